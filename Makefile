@@ -1,0 +1,42 @@
+# One place for every command of the kit. `make serve` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export REDOCLY_TELEMETRY := off
+export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
+
+.PHONY: serve test check lint lint-contract lint-python types clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+serve: $(STAMP)  ## set everything up and serve the mock on http://127.0.0.1:8090
+	$(VENV)/bin/otp-mock serve $(ARGS)
+
+test: $(STAMP) lint  ## every check and every test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: test  ## alias of test: one command that checks everything
+
+lint: lint-contract lint-python types
+
+lint-contract: $(STAMP) node_modules/.installed  ## the contract: OpenAPI 3.1 validator and Redocly
+	$(VENV)/bin/openapi-spec-validator openapi.yaml mockserver/data/admin-openapi.yaml
+	npx --no-install redocly lint openapi.yaml --config redocly.yaml --format=stylish
+
+lint-python: $(STAMP)
+	$(VENV)/bin/ruff check mockserver tests
+
+types: $(STAMP)
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) node_modules build *.egg-info reports

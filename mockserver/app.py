@@ -1,0 +1,114 @@
+"""The app factory: wires settings, contract, keys, store, service and blueprints.
+
+    >>> app = create_app({"seed": 7})
+    >>> app.test_client().get("/_mock/health").status_code
+    200
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from mockserver.auth import KeyRing
+from mockserver.config import Settings
+from mockserver.contract import Contract
+from mockserver.errors import ConfigError
+from mockserver.journal import Journal
+from mockserver.otp.clock import Clock, SystemClock
+from mockserver.otp.model import Template
+from mockserver.otp.service import OtpPolicy, OtpService
+from mockserver.otp.templates import new_template
+from mockserver.pipeline import Interceptor, Pipeline
+from mockserver.store import MemoryStore, Store
+from mockserver.web import admin, api
+
+DATA = Path(__file__).parent / "data"
+log = logging.getLogger("mockserver")
+
+
+def create_app(
+    config: Settings | Mapping[str, Any] | None = None,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    interceptor: Interceptor | None = None,
+) -> Flask:
+    """A Flask app serving the mock. `config` is a Settings or a mapping of setting names."""
+    settings = config if isinstance(config, Settings) else Settings.from_mapping(config or {})
+    contract = Contract.load(settings.spec_path)
+    rng = random.Random(settings.seed) if settings.seed is not None else secrets.SystemRandom()
+    policy = OtpPolicy(
+        max_verify_attempts=settings.max_verify_attempts,
+        resend_guard=settings.resend_guard,
+        template_review=settings.template_review,
+        verify_custom_codes=settings.verify_custom_codes,
+        starting_templates=load_templates(contract, settings.templates_file),
+    )
+    store = store or MemoryStore(settings.retention_seconds, settings.max_messages)
+    service = OtpService(store, clock or SystemClock(), rng, policy)
+    pipeline = Pipeline(contract, KeyRing.load(settings.keys_file), service,
+                        Journal(settings.journal_size), settings.validate_responses,
+                        settings.max_json_depth, interceptor)
+
+    app = Flask("mockserver")
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, OTP_MOCK_SETTINGS=settings,
+                      JSON_SORT_KEYS=False)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["otp_mock"] = pipeline
+    app.register_blueprint(api.blueprint(pipeline))
+    app.register_blueprint(admin.blueprint(pipeline, _admin_spec(), time.time()))
+    admin.register_errors(app)
+    _register_http_errors(app, contract)
+    return app
+
+
+def load_templates(contract: Contract, path: str | None) -> tuple[Template, ...]:
+    """The starting templates, each checked against the create_template schema."""
+    source = Path(path) if path else DATA / "default-templates.yaml"
+    try:
+        rows = yaml.safe_load(source.read_text(encoding="utf-8")) or []
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{source}: cannot read the starting templates: {exc}") from None
+    if not isinstance(rows, list):
+        raise ConfigError(f"{source}: expected a list of templates in create_template's format")
+    operation = contract.by_id["create_template"]
+    found = []
+    for index, row in enumerate(rows):
+        try:
+            operation.check_body(row)
+            found.append(new_template(row, time.time(), "approve"))
+        except Exception as exc:  # ApiError carries the rule that failed
+            raise ConfigError(f"{source}: template [{index}] is not a valid create_template body: {exc}") from None
+    return tuple(found)
+
+
+def _admin_spec() -> dict[str, Any]:
+    return dict(yaml.safe_load((DATA / "admin-openapi.yaml").read_text(encoding="utf-8")))
+
+
+def _register_http_errors(app: Flask, contract: Contract) -> None:
+    """Routing errors in the API's envelope shape, keeping Werkzeug's headers (Allow on 405)."""
+    known = sorted({f"{op.method} {op.path}" for op in contract.operations})
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        response = exc.get_response()
+        message = exc.description or exc.name
+        if exc.code == 404:
+            message = f"no operation {request.method} {request.path}; the API has: {', '.join(known)}"
+        elif exc.code == 405:
+            allowed = response.headers.get("Allow", "")
+            message = f"method {request.method} is not allowed on {request.path}; allowed: {allowed}"
+        response.set_data(app.json.dumps({"code": exc.code, "message": message}))
+        response.content_type = "application/json"
+        return response

@@ -1,0 +1,112 @@
+"""The `otp-mock` command: serve the mock, check the configuration."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from typing import Any
+
+import click
+
+from mockserver.config import Settings
+from mockserver.errors import MockError
+
+_SETTINGS_OPTIONS = [
+    click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help="YAML file of settings."),
+    click.option("--keys-file", type=click.Path(dir_okay=False), help="YAML file of API keys (default: accept any)."),
+    click.option("--templates-file", type=click.Path(dir_okay=False), help="YAML list of starting templates."),
+    click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="Contract file (default: the packaged openapi.yaml)."),
+    click.option("--seed", type=int, help="Seed for codes, so a run can be replayed."),
+    click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="Any setting, e.g. --set max_verify_attempts=3."),
+]
+
+
+def settings_options(func: Any) -> Any:
+    for option in reversed(_SETTINGS_OPTIONS):
+        func = option(func)
+    return func
+
+
+def build_settings(settings_file: str | None, assignments: tuple[str, ...], **flags: Any) -> Settings:
+    overrides: dict[str, Any] = {}
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--set")
+        overrides[name.strip()] = value
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    return Settings.load(settings_file, overrides=overrides)
+
+
+@click.group()
+@click.version_option(package_name="otp-mock-kit")
+def main() -> None:
+    """A contract-driven mock of the EngageLab OTP API."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8090; 0 picks a free one).")
+@click.option("--threads", type=int, default=None, help="Worker threads (default 8).")
+@settings_options
+def serve(**options: Any) -> None:
+    """Serve the mock with a production WSGI server (waitress)."""
+    from waitress.server import create_server
+
+    from mockserver.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    started = time.perf_counter()
+    try:
+        settings = build_settings(**options)
+        app = create_app(settings)
+    except MockError as exc:
+        raise click.ClickException(str(exc)) from None
+    server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
+                           ident="otp-mock")
+    port = server.effective_port  # type: ignore[union-attr]
+    base = f"http://{settings.host}:{port}"
+    click.echo(f"OTP mock serving the EngageLab OTP API at {base}", err=False)
+    click.echo(f"Control plane: {base}/_mock/health  (messages: {base}/_mock/messages)")
+    click.echo(f"Ready in {time.perf_counter() - started:.2f}s. Press Ctrl-C to stop.")
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run()
+    except (KeyboardInterrupt, OSError):
+        pass
+    finally:
+        server.close()
+        click.echo("OTP mock stopped.")
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt  # stop like Ctrl-C: leave the loop, close the sockets
+
+
+@main.command()
+@settings_options
+def check(**options: Any) -> None:
+    """Validate the contract, the settings, the keys file and the starting templates."""
+    from mockserver.app import create_app
+
+    try:
+        settings = build_settings(**options)
+        app = create_app(settings)
+    except MockError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    pipeline = app.extensions["otp_mock"]
+    ops = len(pipeline.contract.operations)
+    codes = len(pipeline.contract.errors)
+    templates = len(pipeline.service.policy.starting_templates)
+    keys = "any non-empty key" if pipeline.keys.keys is None else f"{len(pipeline.keys.keys)} key(s)"
+    click.echo(f"ok: contract {pipeline.contract.source} ({ops} operations, {codes} error codes), "
+               f"{templates} starting templates, auth: {keys}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,145 @@
+"""Settings: a frozen dataclass filled from defaults < a YAML file < OTP_MOCK_* env < overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mockserver.errors import ConfigError
+
+VALIDATE_MODES = ("off", "log", "raise")
+REVIEW_MODES = ("approve", "pending")
+ENV_PREFIX = "OTP_MOCK_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the mock can be told. Each default is documented in the README."""
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    threads: int = 8
+    seed: int | None = None
+    spec_path: str | None = None
+    keys_file: str | None = None
+    templates_file: str | None = None
+    # behaviours the real API leaves unknown
+    max_verify_attempts: int = 5
+    resend_guard: tuple[str, ...] = ("send_otp",)
+    template_review: str = "approve"
+    verify_custom_codes: bool = False
+    # limits
+    max_body_bytes: int = 1_048_576
+    max_json_depth: int = 32
+    journal_size: int = 500
+    retention_seconds: float = 3600.0
+    max_messages: int = 100_000
+    # checking the mock itself
+    validate_responses: str = "log"
+
+    def __post_init__(self) -> None:
+        _one_of("validate_responses", self.validate_responses, VALIDATE_MODES)
+        _one_of("template_review", self.template_review, REVIEW_MODES)
+        for name in ("max_verify_attempts", "max_body_bytes", "max_json_depth", "journal_size",
+                     "max_messages", "threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting {name}: expected a positive number, got {getattr(self, name)}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"setting port: expected 0..65535, got {self.port}")
+
+    @classmethod
+    def load(
+        cls,
+        file: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """Settings from a YAML file, then `OTP_MOCK_*` variables, then explicit overrides."""
+        values: dict[str, Any] = {}
+        if file:
+            values.update(_read_file(Path(file)))
+        values.update(_from_env(os.environ if env is None else env))
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str = "settings") -> Settings:
+        known = {f.name: f for f in fields(cls)}
+        converted = {}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"{where}: unknown setting {key!r}{_suggest(key, known)}")
+            converted[key] = _convert(key, value, known[key].type)
+        return cls(**converted)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read settings file: {exc.strerror}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: {exc.problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of setting names to values")
+    return data
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, str]:
+    return {k[len(ENV_PREFIX):].lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
+
+
+def _convert(name: str, value: Any, annotation: Any) -> Any:
+    kind = str(annotation)
+    try:
+        if value is None:
+            return None
+        if kind.startswith("tuple"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if kind.startswith("bool"):
+            return _to_bool(value)
+        if kind.startswith("int"):
+            if isinstance(value, bool):
+                raise ValueError("a boolean is not a number")
+            return int(value)
+        if kind.startswith("float"):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}: expected {kind}, got {value!r} ({exc})") from None
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("use true or false")
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"setting {name}: expected one of {', '.join(allowed)}, got {value!r}")
+
+
+def _suggest(name: str, known: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,242 @@
+"""Load openapi.yaml once, compile its operations, validate requests and replies against it.
+
+Pure core: no Flask. Start-up fails with a ContractError that names the problem when the
+contract is broken (bad YAML, a dangling $ref, a schema that does not compile, a missing
+operationId or an incomplete error catalogue).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
+
+from mockserver.errors import ApiError, ContractError
+from mockserver.validation import describe, to_api_error
+
+CONTRACT_URI = "urn:otp-contract"
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def default_spec_path() -> Path:
+    """The contract shipped inside the package (the repo's openapi.yaml)."""
+    return Path(str(resources.files("mockserver") / "data" / "openapi.yaml"))
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """One row of the catalogue (`x-error-codes`)."""
+
+    code: int
+    status: int
+    name: str
+    meaning: str
+    message: str
+    retryable: bool
+    operations: tuple[str, ...]
+
+
+@dataclass
+class Operation:
+    """One compiled operation: where it lives and how to check what goes in and out."""
+
+    operation_id: str
+    method: str
+    path: str
+    summary: str
+    has_body: bool
+    request: Draft202012Validator | None
+    params: dict[str, Draft202012Validator] = field(default_factory=dict)
+    responses: dict[int, Draft202012Validator | None] = field(default_factory=dict)
+
+    @property
+    def rule(self) -> str:
+        """The path as a Werkzeug routing rule: ``/v1/template-configs/<templateId>``."""
+        return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
+
+    def check_body(self, body: Any) -> None:
+        """Raise the API's error (3002, or a business code the schema names) for a bad body."""
+        if self.request is None:
+            return
+        error = to_api_error(self.request.iter_errors(body))
+        if error is not None:
+            raise error
+
+    def check_params(self, values: dict[str, str]) -> None:
+        """Raise 3002 for a path parameter that breaks its schema."""
+        for name, validator in self.params.items():
+            for problem in validator.iter_errors(values.get(name)):
+                raise ApiError(3002, describe(problem, root=name))
+
+    def reply_problems(self, status: int, body: Any) -> list[str]:
+        """What is wrong with a reply; empty when it follows the contract."""
+        if status not in self.responses:
+            documented = ", ".join(str(s) for s in sorted(self.responses))
+            return [f"status {status} is not documented for {self.operation_id} ({documented})"]
+        validator = self.responses[status]
+        if validator is None:
+            return []
+        return [describe(e) for e in validator.iter_errors(body)]
+
+
+class Contract:
+    """The compiled contract: operations by id, the error catalogue and the raw document."""
+
+    def __init__(self, document: dict[str, Any], source: str = "openapi.yaml") -> None:
+        self.document = document
+        self.source = source
+        self._registry: Registry[Any] = Registry().with_resource(
+            CONTRACT_URI, Resource(contents=document, specification=DRAFT202012)
+        )
+        self.errors = _compile_catalogue(document, source)
+        self.operations = [self._compile(m, p, op) for p, m, op in _iter_operations(document)]
+        self.by_id = {op.operation_id: op for op in self.operations}
+        self._check_catalogue_operations()
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Contract:
+        """Read and compile a contract file; the default is the packaged openapi.yaml."""
+        spec_path = Path(path) if path else default_spec_path()
+        try:
+            text = spec_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ContractError(f"cannot read the contract {spec_path}: {exc.strerror}") from None
+        try:
+            document = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = f"{spec_path}:{mark.line + 1}:{mark.column + 1}" if mark else str(spec_path)
+            raise ContractError(f"{where}: {exc.problem or exc}") from None
+        if not isinstance(document, dict) or not str(document.get("openapi", "")).startswith("3.1"):
+            raise ContractError(f"{spec_path}: expected an OpenAPI 3.1 document ('openapi: 3.1.x')")
+        return cls(document, str(spec_path))
+
+    def status_of(self, code: int) -> int:
+        """The HTTP status a documented error code comes with."""
+        info = self.errors.get(code)
+        if info is None:
+            raise ContractError(f"error code {code} is not in the contract's x-error-codes")
+        return info.status
+
+    def validator(self, pointer: str) -> Draft202012Validator:
+        """A validator for the schema at a JSON pointer of the contract (refs resolved)."""
+        schema = {"$ref": f"{CONTRACT_URI}#{pointer}"}
+        validator = Draft202012Validator(
+            schema, registry=self._registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+        )
+        try:
+            target = self._registry.resolver().lookup(schema["$ref"]).contents
+            Draft202012Validator.check_schema(target)
+            validator.is_valid(None)  # resolves every $ref reachable from an empty probe
+        except (Unresolvable, SchemaError) as exc:
+            raise ContractError(f"{self.source}: schema at {pointer} does not compile: {exc}") from None
+        return validator
+
+    def _compile(self, method: str, path: str, raw: dict[str, Any]) -> Operation:
+        op_id = raw.get("operationId")
+        if not op_id:
+            raise ContractError(f"{self.source}: {method.upper()} {path} has no operationId")
+        base = f"/paths/{_escape(path)}/{method}"
+        body = raw.get("requestBody")
+        request = None
+        if body:
+            media = self._deref(body).get("content", {})
+            if "application/json" not in media:
+                raise ContractError(f"{self.source}: {op_id} has a body that is not application/json")
+            request = self._schema_validator(body, base + "/requestBody")
+        op = Operation(op_id, method.upper(), path, raw.get("summary", ""), bool(body), request)
+        for index, param in enumerate(self._parameters(path, raw)):
+            param = self._deref(param)
+            if param.get("in") == "path":
+                op.params[param["name"]] = self.validator(f"{param['_pointer']}/schema")
+        for status, response in raw.get("responses", {}).items():
+            op.responses[int(status)] = self._schema_validator(
+                response, f"{base}/responses/{status}"
+            )
+        return op
+
+    def _parameters(self, path: str, raw: dict[str, Any]) -> list[dict[str, Any]]:
+        found = []
+        shared = self.document["paths"][path].get("parameters", [])
+        for where, params in (("", shared), ("op", raw.get("parameters", []))):
+            for index, param in enumerate(params):
+                pointer = param.get("$ref", "").removeprefix("#") or None
+                resolved = dict(self._deref(param))
+                resolved["_pointer"] = pointer or f"/paths/{_escape(path)}/parameters/{index}"
+                found.append(resolved)
+        return found
+
+    def _schema_validator(self, obj: dict[str, Any], pointer: str) -> Draft202012Validator | None:
+        if "$ref" in obj:
+            pointer = obj["$ref"].removeprefix("#")
+            obj = self._deref(obj)
+        media = obj.get("content", {}).get("application/json")
+        if media is None or "schema" not in media:
+            return None
+        return self.validator(f"{pointer}/content/application~1json/schema")
+
+    def _deref(self, obj: dict[str, Any]) -> dict[str, Any]:
+        ref = obj.get("$ref")
+        if not ref:
+            return obj
+        try:
+            found = self._registry.resolver().lookup(f"{CONTRACT_URI}{ref}").contents
+        except Unresolvable:
+            raise ContractError(f"{self.source}: dangling $ref {ref}") from None
+        return dict(found)
+
+    def _check_catalogue_operations(self) -> None:
+        for info in self.errors.values():
+            for op_id in info.operations:
+                if op_id not in self.by_id:
+                    raise ContractError(
+                        f"{self.source}: x-error-codes {info.code} names unknown operation {op_id!r}"
+                    )
+
+
+def _iter_operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    paths = document.get("paths")
+    if not isinstance(paths, dict) or not paths:
+        raise ContractError("the contract has no paths")
+    return [
+        (path, method, item[method])
+        for path, item in paths.items()
+        for method in METHODS
+        if isinstance(item, dict) and method in item
+    ]
+
+
+def _compile_catalogue(document: dict[str, Any], source: str) -> dict[int, ErrorInfo]:
+    table = document.get("x-error-codes")
+    if not isinstance(table, dict) or not table:
+        raise ContractError(f"{source}: missing the error catalogue 'x-error-codes'")
+    catalogue = {}
+    for key, row in table.items():
+        try:
+            code = int(key)
+            catalogue[code] = ErrorInfo(
+                code=code,
+                status=int(row["status"]),
+                name=str(row["name"]),
+                meaning=str(row["meaning"]),
+                message=str(row["message"]),
+                retryable=bool(row.get("retryable", False)),
+                operations=tuple(row.get("operations", ())),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ContractError(f"{source}: x-error-codes {key!r} is incomplete: {exc!r}") from None
+    return catalogue
+
+
+def _escape(path: str) -> str:
+    return path.replace("~", "~0").replace("/", "~1")

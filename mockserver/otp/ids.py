@@ -1,0 +1,32 @@
+"""Message ids: 19-digit strings, snowflake-like, unique across threads and processes."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+_EPOCH_MS = 1_288_834_974_657  # the epoch of the classic snowflake; gives 19 digits until ~2080
+
+
+class MessageIds:
+    """Time in milliseconds, a node number and a sequence, packed as in a snowflake id."""
+
+    def __init__(self, node: int | None = None) -> None:
+        self._node = (os.getpid() if node is None else node) & 0x3FF
+        self._lock = threading.Lock()
+        self._last_ms = 0
+        self._seq = 0
+
+    def next(self) -> str:
+        with self._lock:
+            now_ms = max(int(time.time() * 1000), self._last_ms)
+            if now_ms == self._last_ms:
+                self._seq = (self._seq + 1) & 0xFFF
+                if self._seq == 0:  # 4096 ids in one millisecond: borrow the next one
+                    now_ms += 1
+            else:
+                self._seq = 0
+            self._last_ms = now_ms
+            value = ((now_ms - _EPOCH_MS) << 22) | (self._node << 12) | self._seq
+        return str(value)

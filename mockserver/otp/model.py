@@ -1,0 +1,97 @@
+"""The records the mock keeps: templates and messages. Plain, immutable dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PENDING, APPROVED, REJECTED = 1, 2, 3
+# Message kinds: which operation made the message, and so whether verify_otp may check it.
+OTP, CUSTOM_CODE, CUSTOM_MESSAGE = "otp", "custom_code", "custom_message"
+
+
+@dataclass(frozen=True)
+class Template:
+    """A template as created (the validated request body) plus what the platform adds."""
+
+    template_id: str
+    body: dict[str, Any]
+    created_time: int
+    status: int = APPROVED
+    audit_remark: str = ""
+
+    @property
+    def strategy(self) -> list[str]:
+        return str(self.body["send_channel_strategy"]).split("|")
+
+    @property
+    def code_config(self) -> dict[str, int] | None:
+        config = self.body.get("verify_code_config")
+        return dict(config) if isinstance(config, dict) else None
+
+    @property
+    def ttl_minutes(self) -> int | None:
+        config = self.code_config
+        return int(config["verify_code_ttl"]) if config else None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One stage of a message's life, as the callbacks report it."""
+
+    status: str
+    at: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message the mock "sent", with its code, text and lifecycle."""
+
+    message_id: str
+    tenant: str
+    kind: str
+    operation: str
+    to: str
+    template_id: str
+    language: str
+    channel: str
+    text: str
+    created_at: float
+    code: str | None = None
+    subject: str | None = None
+    expires_at: float | None = None
+    max_attempts: int = 5
+    attempts: int = 0
+    verified_at: float | None = None
+    lifecycle: tuple[Event, ...] = field(default_factory=tuple)
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.attempts >= self.max_attempts
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def active(self, now: float) -> bool:
+        """Still verifiable: unverified, attempts left and not expired (what 3004 guards)."""
+        return not self.verified and not self.exhausted and not self.expired(now)
+
+    def status_at(self, now: float) -> str:
+        """The latest lifecycle status, counting an expiry that nobody has observed yet."""
+        if self.code is not None and not self.verified and self.expired(now):
+            return "verified_timeout"
+        return self.lifecycle[-1].status if self.lifecycle else "plan"
+
+    def events_at(self, now: float) -> tuple[Event, ...]:
+        """The lifecycle, with `verified_timeout` added once the code has expired unverified."""
+        last = self.lifecycle[-1].status if self.lifecycle else ""
+        if self.status_at(now) == "verified_timeout" and last != "verified_timeout":
+            assert self.expires_at is not None
+            return (*self.lifecycle, Event("verified_timeout", self.expires_at))
+        return self.lifecycle

@@ -1,0 +1,223 @@
+"""The OTP service: one method per operation of the API, over a store. No Flask here.
+
+Bodies arrive already checked against the contract's schemas; this module applies the rules
+a schema cannot express (templates that exist and are approved, codes that expire, attempts,
+the resend window) and answers with plain dicts or an ApiError.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mockserver.errors import ApiError
+from mockserver.otp import codes, templates
+from mockserver.otp.clock import Clock
+from mockserver.otp.ids import MessageIds
+from mockserver.otp.model import (
+    APPROVED,
+    CUSTOM_CODE,
+    CUSTOM_MESSAGE,
+    OTP,
+    PENDING,
+    Event,
+    Message,
+    Template,
+)
+from mockserver.otp.render import render
+from mockserver.otp.rules import Outcome, verify_step
+from mockserver.store.base import Store
+
+_PHONE = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+", re.ASCII)
+_DELIVERY = ("plan", "target_valid", "sent", "delivered")
+_VERIFY_ERRORS = {
+    Outcome.EXPIRED: "verify code expired",
+    Outcome.ALREADY_VERIFIED: "verify code already verified",
+    Outcome.EXHAUSTED: "verify code invalid: too many wrong attempts",
+}
+
+
+@dataclass(frozen=True)
+class OtpPolicy:
+    """The behaviours the real API leaves unknown, as settings (see the README's table)."""
+
+    max_verify_attempts: int = 5
+    resend_guard: tuple[str, ...] = ("send_otp",)
+    template_review: str = "approve"  # or "pending": new templates wait for review
+    verify_custom_codes: bool = False
+    custom_code_ttl_minutes: int = 5
+    starting_templates: tuple[Template, ...] = field(default_factory=tuple)
+
+
+class OtpService:
+    """Applies the OTP rules for one store; thread-safe as long as the store is."""
+
+    def __init__(self, store: Store, clock: Clock, rng: random.Random, policy: OtpPolicy) -> None:
+        self.store = store
+        self.clock = clock
+        self.rng = rng
+        self.policy = policy
+        self.ids = MessageIds()
+
+    def now(self, tenant: str) -> float:
+        """The tenant's virtual time: the clock plus the offset set through `/_mock/clock`."""
+        return self.clock.now() + self.store.clock_offset(tenant)
+
+    def _ready(self, tenant: str) -> None:
+        self.store.seed_tenant(tenant, self.policy.starting_templates)
+
+    # sending ------------------------------------------------------------------------------
+    def send_otp(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+        template = self._sendable(tenant, body["template"]["id"])
+        config = template.code_config
+        if config is None:
+            raise ApiError(3003, f"template {template.template_id!r} has no verify_code_config; "
+                                 "send_otp needs a template with a verification code")
+        code = codes.generate(self.rng, config["verify_code_type"], config["verify_code_len"])
+        message = self._compose(tenant, "send_otp", OTP, template, body, body["to"], code)
+        return self._deliver(message)
+
+    def send_custom_code(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+        template = self._sendable(tenant, body["template"]["id"])
+        message = self._compose(tenant, "send_custom_code", CUSTOM_CODE, template, body,
+                                body["to"], body["code"])
+        return self._deliver(message)
+
+    def send_custom_message(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+        template = self._sendable(tenant, body["template"]["id"])
+        params = body["template"].get("params") or {}
+        if templates.is_authentication(template) and "code" not in params:
+            raise ApiError(3002, "template.params.code: required field is missing "
+                                 f"(template {template.template_id!r} is an authentication template)")
+        recipients = body["to"] if isinstance(body["to"], list) else [body["to"]]
+        # Every recipient is checked before anything is stored, so a bad one sends nothing.
+        messages = [
+            self._compose(tenant, "send_custom_message", CUSTOM_MESSAGE, template, body, to,
+                          params.get("code"))
+            for to in recipients
+        ]
+        return [self._deliver(message) for message in messages][0]
+
+    def _sendable(self, tenant: str, template_id: str) -> Template:
+        self._ready(tenant)
+        template = self.store.get_template(tenant, template_id)
+        if template is None:
+            raise ApiError(4001, f"config not exist: template {template_id!r}")
+        if template.status != APPROVED:
+            state = "pending review (status 1)" if template.status == PENDING else "rejected (status 3)"
+            raise ApiError(3003, f"template {template_id!r} is {state}; only approved templates can send")
+        return template
+
+    def _compose(self, tenant: str, operation: str, kind: str, template: Template,
+                 body: dict[str, Any], to: str, code: str | None) -> Message:
+        channel = template.strategy[0]
+        _check_recipient(to, channel)
+        language = str(body["template"].get("language") or "default")
+        raw_text, subject = templates.content(template, channel, language)
+        params = {str(k): str(v) for k, v in (body["template"].get("params") or {}).items()}
+        values = {**templates.preset_params(template, channel, language), **params}
+        if code is not None:
+            values["code"] = code
+        now = self.now(tenant)
+        expires_at = self._expiry(kind, template, now)
+        return Message(
+            message_id=self.ids.next(), tenant=tenant, kind=kind, operation=operation, to=to,
+            template_id=template.template_id, language=language, channel=channel,
+            text=render(raw_text, values), subject=render(subject, values) if subject else None,
+            created_at=now, code=code, expires_at=expires_at,
+            max_attempts=self.policy.max_verify_attempts,
+            lifecycle=tuple(Event(status, now) for status in _DELIVERY), params=params,
+        )
+
+    def _expiry(self, kind: str, template: Template, now: float) -> float | None:
+        ttl = template.ttl_minutes
+        if kind == OTP or (kind == CUSTOM_CODE and self.policy.verify_custom_codes):
+            return now + 60 * (ttl or self.policy.custom_code_ttl_minutes)
+        return now + 60 * ttl if ttl else None
+
+    def _deliver(self, message: Message) -> dict[str, Any]:
+        guarded = message.operation in self.policy.resend_guard and message.code is not None
+        key = f"{message.template_id}\x00{message.to}" if guarded else None
+        blocking = self.store.insert_message(message, key, message.created_at)
+        if blocking is not None:
+            left = int((blocking.expires_at or message.created_at) - message.created_at) + 1
+            raise ApiError(3004, "frequency limit: a code sent to this recipient with template "
+                                 f"{message.template_id!r} is still valid (about {left} s left)")
+        return {"message_id": message.message_id, "send_channel": message.channel}
+
+    # verification -------------------------------------------------------------------------
+    def verify(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+        message_id, given = body["message_id"], body["verify_code"]
+        message = self.store.get_message(tenant, message_id)
+        if message is None:
+            raise ApiError(4001, f"message not exist: message_id {message_id!r}")
+        if message.kind != OTP and not (message.kind == CUSTOM_CODE and self.policy.verify_custom_codes):
+            raise ApiError(3003, f"message {message_id} was sent by {message.operation} with a "
+                                 "caller-made code; verify it in your own system")
+        now = self.now(tenant)
+        outcome = self.store.update_message(tenant, message_id, lambda m: verify_step(m, given, now))
+        if outcome is None:  # purged between the two reads
+            raise ApiError(4001, f"message not exist: message_id {message_id!r}")
+        if outcome in _VERIFY_ERRORS:
+            raise ApiError(3003, _VERIFY_ERRORS[outcome])
+        return {"message_id": message_id, "verify_code": given,
+                "verified": outcome is Outcome.VERIFIED}
+
+    # templates ----------------------------------------------------------------------------
+    def create_template(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._ready(tenant)
+        template = templates.new_template(body, self.now(tenant), self.policy.template_review)
+        if not self.store.insert_template(tenant, template):
+            raise ApiError(3003, f"template_id {template.template_id!r} already exists")
+        return {"code": 0, "message": "success"}
+
+    def list_templates(self, tenant: str) -> list[dict[str, Any]]:
+        self._ready(tenant)
+        return [templates.summary(t) for t in self.store.list_templates(tenant)]
+
+    def get_template(self, tenant: str, template_id: str) -> dict[str, Any]:
+        self._ready(tenant)
+        template = self.store.get_template(tenant, template_id)
+        if template is None:
+            raise ApiError(4001, "config not exist")
+        return templates.detail(template)
+
+    def delete_template(self, tenant: str, template_id: str) -> dict[str, Any]:
+        self._ready(tenant)
+        if not self.store.delete_template(tenant, template_id):
+            raise ApiError(4001, "config not exist")
+        return {"code": 0, "message": "success"}
+
+    def review_template(self, tenant: str, template_id: str, status: int, remark: str) -> Template:
+        """Approve (2) or reject (3) a template, as EngageLab's reviewers would."""
+        self._ready(tenant)
+        template = self.store.get_template(tenant, template_id)
+        if template is None:
+            raise ApiError(4001, "config not exist")
+        updated = replace(template, status=status, audit_remark=remark)
+        self.store.replace_template(tenant, updated)
+        return updated
+
+    def reset(self, tenant: str | None = None) -> None:
+        self.store.reset(tenant)
+
+    def seed(self, tenants: Iterable[str]) -> None:
+        for tenant in tenants:
+            self._ready(tenant)
+
+
+def _check_recipient(to: str, channel: str) -> None:
+    """A phone number for phone channels, an email address for email (codes: see README)."""
+    is_phone = _PHONE.fullmatch(to) is not None
+    is_email = _EMAIL.fullmatch(to) is not None
+    if not (is_phone or is_email):
+        raise ApiError(5011, f"invalid phone number: {to[:40]!r} is neither an international "
+                             "number (+ and 7 to 15 digits) nor an email address")
+    if channel == "email" and not is_email:
+        raise ApiError(3003, f"template sends by email; 'to' must be an email address, got {to!r}")
+    if channel != "email" and not is_phone:
+        raise ApiError(3003, f"template sends by {channel}; 'to' must be a phone number, got {to!r}")

@@ -1,0 +1,167 @@
+"""One pipeline per request: authenticate, let a scenario answer, check the request, run the
+operation, check the reply, record it. Pure: the web layer adapts Flask to `ApiRequest`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mockserver.auth import KeyRing
+from mockserver.bodies import parse_json
+from mockserver.contract import Contract, Operation
+from mockserver.errors import ApiError, ContractViolation
+from mockserver.journal import Journal
+from mockserver.otp.service import OtpService
+
+log = logging.getLogger("mockserver")
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """What the pipeline needs of an HTTP request, independent of the web framework."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes = b""
+    path_params: dict[str, str] = field(default_factory=dict)
+    too_large: bool = False
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True)
+class ApiReply:
+    """A reply to send: status, JSON body and extra headers."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Context:
+    """A request on its way through the pipeline, as scenario hooks see it."""
+
+    operation: Operation
+    request: ApiRequest
+    tenant: str
+    body: Any = None
+
+
+class Interceptor(Protocol):
+    """The scenario hook point: answer a request instead of the realistic behaviour."""
+
+    def before(self, context: Context) -> ApiReply | None:
+        """A reply to send now, or None to go on. Called after auth, before validation."""
+
+
+class NoScenarios:
+    """The default hook: never intervenes."""
+
+    def before(self, context: Context) -> ApiReply | None:
+        return None
+
+
+Handler = Callable[[OtpService, str, Any, dict[str, str]], Any]
+HANDLERS: dict[str, Handler] = {
+    "send_otp": lambda s, t, b, p: s.send_otp(t, b),
+    "send_custom_code": lambda s, t, b, p: s.send_custom_code(t, b),
+    "verify_otp": lambda s, t, b, p: s.verify(t, b),
+    "send_custom_message": lambda s, t, b, p: s.send_custom_message(t, b),
+    "create_template": lambda s, t, b, p: s.create_template(t, b),
+    "list_templates": lambda s, t, b, p: s.list_templates(t),
+    "get_template": lambda s, t, b, p: s.get_template(t, p["templateId"]),
+    "delete_template": lambda s, t, b, p: s.delete_template(t, p["templateId"]),
+}
+
+
+class Pipeline:
+    """Serves the API's operations from the contract, the keys and the OTP service."""
+
+    def __init__(self, contract: Contract, keys: KeyRing, service: OtpService, journal: Journal,
+                 validate: str = "log", max_json_depth: int = 32,
+                 interceptor: Interceptor | None = None) -> None:
+        missing = [op.operation_id for op in contract.operations if op.operation_id not in HANDLERS]
+        if missing:
+            raise ContractViolation(f"the mock has no handler for operation(s) {', '.join(missing)}")
+        self.contract = contract
+        self.keys = keys
+        self.service = service
+        self.journal = journal
+        self.validate = validate
+        self.max_json_depth = max_json_depth
+        self.interceptor: Interceptor = interceptor or NoScenarios()
+
+    def handle(self, op: Operation, request: ApiRequest) -> ApiReply:
+        started = time.perf_counter()
+        tenant: str | None = None
+        try:
+            tenant = self.keys.authenticate(request.header("authorization"), op.operation_id,
+                                            time.time())
+            reply = self._serve(op, request, tenant)
+        except ApiError as error:
+            reply = self.error_reply(error)
+        except Exception:
+            if self.validate == "raise":
+                raise
+            log.exception("mock bug while serving %s %s", request.method, request.path)
+            reply = self.error_reply(ApiError(1000, "internal server error (a bug of the mock; see its log)"))
+        violations = self._check_reply(op, reply)
+        self._record(op, request, tenant, reply, started, violations)
+        return reply
+
+    def _serve(self, op: Operation, request: ApiRequest, tenant: str) -> ApiReply:
+        op.check_params(request.path_params)
+        body = self._body(op, request)
+        scripted = self.interceptor.before(Context(op, request, tenant, body))
+        if scripted is not None:
+            return scripted
+        result = HANDLERS[op.operation_id](self.service, tenant, body, request.path_params)
+        return ApiReply(200, result)
+
+    def _body(self, op: Operation, request: ApiRequest) -> Any:
+        if not op.has_body:
+            return None
+        if request.too_large:
+            raise ApiError(3001, "invalid request body: the body is larger than the mock accepts "
+                                 "(setting max_body_bytes)")
+        body = parse_json(request.body, request.header("content-type"), self.max_json_depth)
+        op.check_body(body)
+        return body
+
+    def error_reply(self, error: ApiError) -> ApiReply:
+        return ApiReply(self.contract.status_of(error.code), error.envelope())
+
+    def _check_reply(self, op: Operation, reply: ApiReply) -> tuple[str, ...]:
+        if self.validate == "off":
+            return ()
+        problems = tuple(op.reply_problems(reply.status, reply.body))
+        if problems:
+            text = f"{op.operation_id} replied {reply.status} outside the contract: {'; '.join(problems)}"
+            if self.validate == "raise":
+                raise ContractViolation(text)
+            log.warning(text)
+        return problems
+
+    def _record(self, op: Operation, request: ApiRequest, tenant: str | None, reply: ApiReply,
+                started: float, violations: tuple[str, ...]) -> None:
+        code = reply.body.get("code") if isinstance(reply.body, dict) and reply.status != 200 else None
+        text = request.body.decode("utf-8", "replace") if request.body else None
+        entry = self.journal.record(
+            at=time.time(), method=request.method, path=request.path, operation=op.operation_id,
+            dev_key=tenant, status=reply.status, code=code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3), body=text,
+            violations=violations,
+        )
+        log.info("%s %s -> %s%s key=%s %.1fms", entry.method, entry.path, entry.status,
+                 f" code={code}" if code else "", tenant, entry.duration_ms)

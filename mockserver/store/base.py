@@ -1,0 +1,90 @@
+"""The store interface. Every method that must be atomic says so.
+
+State is kept per tenant (the `dev_key`), so parallel users never see each other. The
+operations are shaped around what must be atomic (insert-unless-active for the 3004 window,
+read-modify-write of one message for verification) so that a durable back-end can implement
+each one as a transaction, a Lua script or a WATCH block instead of read-then-write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from mockserver.otp.model import Message, Template
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class MessageQuery:
+    """Filters of the control plane's message list; None means any."""
+
+    tenant: str | None = None
+    to: str | None = None
+    template_id: str | None = None
+    limit: int = 100
+
+
+class Store(Protocol):
+    """Where templates, messages and the virtual clock live."""
+
+    name: str
+
+    # tenants ------------------------------------------------------------------------------
+    def seed_tenant(self, tenant: str, templates: Iterable[Template]) -> None:
+        """Give a tenant its starting templates, once (atomic; later calls do nothing)."""
+
+    def reset(self, tenant: str | None = None) -> None:
+        """Forget everything of one tenant, or of all tenants and the clock."""
+
+    def tenants(self) -> list[str]:
+        """Tenants that hold state."""
+
+    # clock --------------------------------------------------------------------------------
+    def clock_offset(self, tenant: str) -> float:
+        """Seconds the tenant's virtual clock is ahead of real time (global + own)."""
+
+    def advance_clock(self, seconds: float, tenant: str | None = None) -> float:
+        """Move the virtual clock of one tenant, or of everyone; returns the new offset."""
+
+    # templates ----------------------------------------------------------------------------
+    def get_template(self, tenant: str, template_id: str) -> Template | None: ...
+
+    def list_templates(self, tenant: str) -> list[Template]:
+        """Templates in creation order."""
+
+    def insert_template(self, tenant: str, template: Template) -> bool:
+        """Add a template unless its id exists (atomic); False when it did."""
+
+    def replace_template(self, tenant: str, template: Template) -> bool:
+        """Overwrite an existing template (for review changes); False when it does not exist."""
+
+    def delete_template(self, tenant: str, template_id: str) -> bool:
+        """Remove a template; False when it did not exist."""
+
+    # messages -----------------------------------------------------------------------------
+    def insert_message(
+        self, message: Message, resend_key: str | None, now: float
+    ) -> Message | None:
+        """Store a message unless another one with the same resend key is still active.
+
+        Atomic: returns the blocking message (and stores nothing) when one is active at `now`,
+        else stores `message` and returns None. `resend_key` None means no such rule applies.
+        """
+
+    def get_message(self, tenant: str, message_id: str) -> Message | None: ...
+
+    def update_message(
+        self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]
+    ) -> T | None:
+        """Apply a pure `step` to one message atomically; None when the message is unknown."""
+
+    def find_messages(self, query: MessageQuery) -> list[Message]:
+        """Messages newest first, filtered."""
+
+    def count_messages(self) -> int: ...
+
+    def purge(self, now: float) -> int:
+        """Drop messages past their retention (real time); returns how many went."""

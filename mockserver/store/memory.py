@@ -1,0 +1,224 @@
+"""The in-memory store: one process, thread-safe through one lock, bounded in size."""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from mockserver.otp.model import Message, Template
+from mockserver.store.base import MessageQuery
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Tenant:
+    templates: dict[str, Template] = field(default_factory=dict)
+    messages: OrderedDict[str, Message] = field(default_factory=OrderedDict)
+    active: dict[str, str] = field(default_factory=dict)  # resend key -> message_id
+    keys: dict[str, str] = field(default_factory=dict)  # message_id -> its resend key
+    offset: float = 0.0
+
+
+class MemoryStore:
+    """State in dictionaries. Expired messages are purged after `retention_seconds` of real
+    time, and at most `max_messages` are kept (the oldest-to-purge go first), so memory stays
+    flat however long the mock runs."""
+
+    name = "memory"
+
+    def __init__(
+        self,
+        retention_seconds: float = 3600.0,
+        max_messages: int = 100_000,
+        real_time: Callable[[], float] = time.time,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._tenants: dict[str, _Tenant] = {}
+        self._seeded: set[str] = set()
+        self._offset = 0.0
+        self._retention = retention_seconds
+        self._max = max_messages
+        self._real_time = real_time
+        self._purge_heap: list[tuple[float, int, str, str]] = []
+        self._seq = 0
+        self._count = 0
+
+    # tenants ------------------------------------------------------------------------------
+    def _tenant(self, tenant: str) -> _Tenant:
+        state = self._tenants.get(tenant)
+        if state is None:
+            state = self._tenants[tenant] = _Tenant()
+        return state
+
+    def seed_tenant(self, tenant: str, templates: Iterable[Template]) -> None:
+        with self._lock:
+            if tenant in self._seeded:
+                return
+            state = self._tenant(tenant)
+            for template in templates:
+                state.templates.setdefault(template.template_id, template)
+            self._seeded.add(tenant)
+
+    def reset(self, tenant: str | None = None) -> None:
+        with self._lock:
+            if tenant is None:
+                self._tenants.clear()
+                self._seeded.clear()
+                self._purge_heap.clear()
+                self._offset = 0.0
+                self._count = 0
+                return
+            state = self._tenants.pop(tenant, None)
+            self._seeded.discard(tenant)
+            if state is not None:
+                self._count -= len(state.messages)
+
+    def tenants(self) -> list[str]:
+        with self._lock:
+            return sorted(self._tenants)
+
+    # clock --------------------------------------------------------------------------------
+    def clock_offset(self, tenant: str) -> float:
+        with self._lock:
+            state = self._tenants.get(tenant)
+            return self._offset + (state.offset if state else 0.0)
+
+    def advance_clock(self, seconds: float, tenant: str | None = None) -> float:
+        with self._lock:
+            if tenant is None:
+                self._offset += seconds
+                return self._offset
+            state = self._tenant(tenant)
+            state.offset += seconds
+            return self._offset + state.offset
+
+    # templates ----------------------------------------------------------------------------
+    def get_template(self, tenant: str, template_id: str) -> Template | None:
+        with self._lock:
+            return self._tenant(tenant).templates.get(template_id)
+
+    def list_templates(self, tenant: str) -> list[Template]:
+        with self._lock:
+            return list(self._tenant(tenant).templates.values())
+
+    def insert_template(self, tenant: str, template: Template) -> bool:
+        with self._lock:
+            templates = self._tenant(tenant).templates
+            if template.template_id in templates:
+                return False
+            templates[template.template_id] = template
+            return True
+
+    def replace_template(self, tenant: str, template: Template) -> bool:
+        with self._lock:
+            templates = self._tenant(tenant).templates
+            if template.template_id not in templates:
+                return False
+            templates[template.template_id] = template
+            return True
+
+    def delete_template(self, tenant: str, template_id: str) -> bool:
+        with self._lock:
+            return self._tenant(tenant).templates.pop(template_id, None) is not None
+
+    # messages -----------------------------------------------------------------------------
+    def insert_message(
+        self, message: Message, resend_key: str | None, now: float
+    ) -> Message | None:
+        with self._lock:
+            state = self._tenant(message.tenant)
+            if resend_key is not None:
+                blocking = state.messages.get(state.active.get(resend_key, ""))
+                if blocking is not None and blocking.active(now):
+                    return blocking
+                previous = state.active.get(resend_key)
+                if previous is not None:
+                    state.keys.pop(previous, None)
+                state.active[resend_key] = message.message_id
+                state.keys[message.message_id] = resend_key
+            state.messages[message.message_id] = message
+            self._count += 1
+            self._schedule_purge(message)
+            self._purge_locked(self._real_time())
+            while self._count > self._max and self._purge_heap:
+                self._drop(*heapq.heappop(self._purge_heap)[2:])
+            return None
+
+    def get_message(self, tenant: str, message_id: str) -> Message | None:
+        with self._lock:
+            state = self._tenants.get(tenant)
+            return state.messages.get(message_id) if state else None
+
+    def update_message(
+        self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]
+    ) -> T | None:
+        with self._lock:
+            state = self._tenants.get(tenant)
+            current = state.messages.get(message_id) if state else None
+            if state is None or current is None:
+                return None
+            updated, result = step(current)
+            state.messages[message_id] = updated
+            return result
+
+    def find_messages(self, query: MessageQuery) -> list[Message]:
+        with self._lock:
+            if query.tenant is not None:
+                state = self._tenants.get(query.tenant)
+                pools = [state.messages] if state else []
+            else:
+                pools = [s.messages for s in self._tenants.values()]
+            found: list[Message] = []
+            for pool in pools:
+                taken = 0
+                for message in reversed(pool.values()):
+                    if _matches(message, query):
+                        found.append(message)
+                        taken += 1
+                        if taken >= query.limit:
+                            break
+        found.sort(key=lambda m: (m.created_at, m.message_id), reverse=True)
+        return found[: query.limit]
+
+    def count_messages(self) -> int:
+        with self._lock:
+            return self._count
+
+    def purge(self, now: float) -> int:
+        with self._lock:
+            return self._purge_locked(now)
+
+    def _schedule_purge(self, message: Message) -> None:
+        lifetime = (message.expires_at - message.created_at) if message.expires_at else 0.0
+        due = self._real_time() + lifetime + self._retention
+        self._seq += 1
+        heapq.heappush(self._purge_heap, (due, self._seq, message.tenant, message.message_id))
+
+    def _purge_locked(self, now: float) -> int:
+        dropped = 0
+        while self._purge_heap and self._purge_heap[0][0] <= now:
+            _, _, tenant, message_id = heapq.heappop(self._purge_heap)
+            dropped += self._drop(tenant, message_id)
+        return dropped
+
+    def _drop(self, tenant: str, message_id: str) -> int:
+        state = self._tenants.get(tenant)
+        if state is None or state.messages.pop(message_id, None) is None:
+            return 0
+        self._count -= 1
+        key = state.keys.pop(message_id, None)
+        if key is not None and state.active.get(key) == message_id:
+            del state.active[key]
+        return 1
+
+
+def _matches(message: Message, query: MessageQuery) -> bool:
+    return (query.to is None or message.to == query.to) and (
+        query.template_id is None or message.template_id == query.template_id
+    )
