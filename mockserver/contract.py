@@ -99,6 +99,7 @@ class Contract:
             CONTRACT_URI, Resource(contents=document, specification=DRAFT202012)
         )
         self.errors = _compile_catalogue(document, source)
+        self._check_refs()
         self.operations = [self._compile(m, p, op) for p, m, op in _iter_operations(document)]
         self.by_id = {op.operation_id: op for op in self.operations}
         self._check_catalogue_operations()
@@ -194,6 +195,24 @@ class Contract:
         except Unresolvable:
             raise ContractError(f"{self.source}: dangling $ref {ref}") from None
         return dict(found)
+
+    def _check_refs(self) -> None:
+        """Fail at start-up on any dangling $ref, wherever it is in the document."""
+        stack: list[tuple[Any, str]] = [(self.document, "")]
+        resolver = self._registry.resolver()
+        while stack:
+            node, where = stack.pop()
+            if isinstance(node, dict):
+                ref = node.get("$ref")
+                if isinstance(ref, str):
+                    try:
+                        resolver.lookup(f"{CONTRACT_URI}{ref}" if ref.startswith("#") else ref)
+                    except Unresolvable:
+                        raise ContractError(f"{self.source}: dangling $ref {ref!r} at {where or '/'}; "
+                                            "the schema it names does not compile") from None
+                stack.extend((v, f"{where}/{_escape(str(k))}") for k, v in node.items())
+            elif isinstance(node, list):
+                stack.extend((v, f"{where}/{i}") for i, v in enumerate(node))
 
     def _check_catalogue_operations(self) -> None:
         for info in self.errors.values():

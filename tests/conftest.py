@@ -45,14 +45,15 @@ class ResponseValidator:
                 self.routes.append((operation.method.upper(), re.compile(f"^{pattern}$"), operation))
         self.checked = 0
 
-    def validate(self, method: str, path: str, response: TestResponse) -> None:
+    def validate(self, method: str, path: str, response: Any) -> None:
+        """Validate a werkzeug (in-process) or requests (real HTTP) response."""
         for route_method, pattern, operation in self.routes:
             if route_method == method.upper() and pattern.match(path.split("?")[0]):
                 operation.validate_response(response)
                 self.checked += 1
                 return
         # Not an operation of either contract (404/405): it must still be the JSON envelope.
-        body = response.get_json()
+        body = response.get_json() if isinstance(response, TestResponse) else response.json()
         assert response.status_code in (404, 405), f"{method} {path} is undocumented"
         assert set(body) == {"code", "message"}, body
 
