@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from flask import Flask, Response, jsonify, request
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from mockserver.auth import KeyRing
 from mockserver.config import Settings
@@ -46,7 +47,8 @@ def create_app(
     """A Flask app serving the mock. `config` is a Settings or a mapping of setting names."""
     settings = config if isinstance(config, Settings) else Settings.from_mapping(config or {})
     contract = Contract.load(settings.spec_path)
-    rng = random.Random(settings.seed) if settings.seed is not None else secrets.SystemRandom()
+    # A seeded run is for replaying tests; unseeded codes come from the OS's CSPRNG.
+    rng = random.Random(settings.seed) if settings.seed is not None else secrets.SystemRandom()  # noqa: S311
     policy = OtpPolicy(
         max_verify_attempts=settings.max_verify_attempts,
         resend_guard=settings.resend_guard,
@@ -101,7 +103,7 @@ def _register_http_errors(app: Flask, contract: Contract) -> None:
     known = sorted({f"{op.method} {op.path}" for op in contract.operations})
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
+    def http_error(exc: HTTPException) -> BaseResponse:
         response = exc.get_response()
         message = exc.description or exc.name
         if exc.code == 404:

@@ -53,7 +53,8 @@ def parse_basic(header: str | None) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ApiError(2001, f"authentication failed: the credentials are not valid base64 of UTF-8 text; {_HOW}") from None
+        raise ApiError(2001, "authentication failed: the credentials are not valid base64 of UTF-8 text; "
+                             + _HOW) from None
     key, sep, secret = decoded.partition(":")
     if not sep or not key or not secret:
         raise ApiError(2001, "authentication failed: expected 'dev_key:dev_secret' with both parts non-empty")

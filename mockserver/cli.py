@@ -17,9 +17,11 @@ _SETTINGS_OPTIONS = [
     click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help="YAML file of settings."),
     click.option("--keys-file", type=click.Path(dir_okay=False), help="YAML file of API keys (default: accept any)."),
     click.option("--templates-file", type=click.Path(dir_okay=False), help="YAML list of starting templates."),
-    click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="Contract file (default: the packaged openapi.yaml)."),
+    click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
+                 help="Contract file (default: the packaged openapi.yaml)."),
     click.option("--seed", type=int, help="Seed for codes, so a run can be replayed."),
-    click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="Any setting, e.g. --set max_verify_attempts=3."),
+    click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
+                 help="Any setting, e.g. --set max_verify_attempts=3."),
 ]
 
 
@@ -67,7 +69,7 @@ def serve(**options: Any) -> None:
         raise click.ClickException(str(exc)) from None
     server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
                            ident="otp-mock")
-    port = server.effective_port  # type: ignore[union-attr]
+    port = server.effective_port
     base = f"http://{settings.host}:{port}"
     click.echo(f"OTP mock serving the EngageLab OTP API at {base}", err=False)
     click.echo(f"Control plane: {base}/_mock/health  (messages: {base}/_mock/messages)")

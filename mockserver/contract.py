@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
@@ -96,7 +96,7 @@ class Contract:
         self.document = document
         self.source = source
         self._registry: Registry[Any] = Registry().with_resource(
-            CONTRACT_URI, Resource(contents=document, specification=DRAFT202012)
+            CONTRACT_URI, DRAFT202012.create_resource(document)
         )
         self.errors = _compile_catalogue(document, source)
         self._check_refs()
@@ -156,8 +156,7 @@ class Contract:
                 raise ContractError(f"{self.source}: {op_id} has a body that is not application/json")
             request = self._schema_validator(body, base + "/requestBody")
         op = Operation(op_id, method.upper(), path, raw.get("summary", ""), bool(body), request)
-        for index, param in enumerate(self._parameters(path, raw)):
-            param = self._deref(param)
+        for param in self._parameters(path, method, raw):
             if param.get("in") == "path":
                 op.params[param["name"]] = self.validator(f"{param['_pointer']}/schema")
         for status, response in raw.get("responses", {}).items():
@@ -166,15 +165,15 @@ class Contract:
             )
         return op
 
-    def _parameters(self, path: str, raw: dict[str, Any]) -> list[dict[str, Any]]:
+    def _parameters(self, path: str, method: str, raw: dict[str, Any]) -> list[dict[str, Any]]:
+        """Path-level then operation-level parameters, resolved, each with its JSON pointer."""
         found = []
         shared = self.document["paths"][path].get("parameters", [])
-        for where, params in (("", shared), ("op", raw.get("parameters", []))):
+        levels = ((f"/paths/{_escape(path)}", shared), (f"/paths/{_escape(path)}/{method}", raw.get("parameters", [])))
+        for base, params in levels:
             for index, param in enumerate(params):
-                pointer = param.get("$ref", "").removeprefix("#") or None
-                resolved = dict(self._deref(param))
-                resolved["_pointer"] = pointer or f"/paths/{_escape(path)}/parameters/{index}"
-                found.append(resolved)
+                pointer = param.get("$ref", "").removeprefix("#") or f"{base}/parameters/{index}"
+                found.append({**self._deref(param), "_pointer": pointer})
         return found
 
     def _schema_validator(self, obj: dict[str, Any], pointer: str) -> Draft202012Validator | None:

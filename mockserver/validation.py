@@ -76,7 +76,7 @@ def describe(error: ValidationError, root: str = "body") -> str:
     value = error.validator_value
     instance = error.instance
     if rule == "required":
-        missing = _missing_field(error)
+        missing = _missing_field(error.validator_value, instance)
         where = f"{path}.{missing}" if path != root else missing
         text = f"{where}: required field is missing"
     elif rule == "type":
@@ -112,12 +112,10 @@ def describe(error: ValidationError, root: str = "body") -> str:
     return f"{text} ({hint})" if hint else text
 
 
-def _missing_field(error: ValidationError) -> str:
-    # jsonschema's message is "'field' is a required property"; the field is the first quoted part.
-    message = error.message
-    if message.startswith("'") and "'" in message[1:]:
-        return message[1 : message.index("'", 1)]
-    return message
+def _missing_field(required: Any, instance: Any) -> str:
+    """The first required field the object lacks (jsonschema reports one error per field)."""
+    present = instance if isinstance(instance, dict) else {}
+    return next((str(name) for name in required if name not in present), "?")
 
 
 def _article(type_name: str) -> str:

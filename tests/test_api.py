@@ -169,7 +169,8 @@ def test_3001_for_a_body_that_is_not_json(client: Client, data: bytes, content_t
     ("/v1/codes", {"to": PHONE, "template": {"id": "sms-default"}}, "code: required field is missing"),
     ("/v1/verifications", {"message_id": "1"}, "verify_code: required field is missing"),
     ("/v1/verifications", {"message_id": 17, "verify_code": "1"}, "message_id: expected a string, got an integer (17)"),
-    ("/v1/template-configs", {**SMS_TEMPLATE, "verify_code_config": {"verify_code_type": 1, "verify_code_len": 12, "verify_code_ttl": 5}},
+    ("/v1/template-configs",
+     {**SMS_TEMPLATE, "verify_code_config": {"verify_code_type": 1, "verify_code_len": 12, "verify_code_ttl": 5}},
      "verify_code_config.verify_code_len: 12 is greater than the maximum of 10"),
     ("/v1/template-configs", {**SMS_TEMPLATE, "send_channel_strategy": "email|sms"},
      "send_channel_strategy: 'email|sms' does not match"),
@@ -211,7 +212,8 @@ def test_3004_for_a_second_send_while_the_code_is_valid(client: Client) -> None:
     ("/v1/custom-messages", {"to": PHONE, "template": {"id": "no-such-template"}}, "config not exist"),
     ("/v1/verifications", {"message_id": "1725407449772531712", "verify_code": "123456"}, "message not exist"),
 ])
-def test_4001_for_unknown_templates_and_messages(client: Client, path: str, body: dict[str, Any], fragment: str) -> None:
+def test_4001_for_unknown_templates_and_messages(client: Client, path: str, body: dict[str, Any],
+                                                 fragment: str) -> None:
     assert_error(client.post(path, json=body), 400, 4001, fragment)
 
 

@@ -68,17 +68,22 @@ def check(validator: ResponseValidator, response: requests.Response) -> requests
     return response
 
 
+SEND = {"to": PHONE, "template": {"id": "test-template-1"}}
+
+
 def test_readme_tour_over_real_http(served: str, http: requests.Session, validator: ResponseValidator) -> None:
-    sent = check(validator, http.post(f"{served}/v1/messages", json={"to": PHONE, "template": {"id": "test-template-1"}}, timeout=5))
+    sent = check(validator, http.post(f"{served}/v1/messages", json=SEND, timeout=5))
     message_id = sent.json()["message_id"]
-    latest = check(validator, requests.get(f"{served}/_mock/messages/latest", params={"to": PHONE}, timeout=5)).json()
+    latest_url = f"{served}/_mock/messages/latest"
+    latest = check(validator, requests.get(latest_url, params={"to": PHONE}, timeout=5)).json()
     assert latest["message_id"] == message_id
-    check(validator, http.post(f"{served}/v1/messages", json={"to": PHONE, "template": {"id": "test-template-1"}}, timeout=5))
-    check(validator, requests.post(f"{served}/_mock/clock", json={"advance_seconds": 301, "dev_key": "team-a"}, timeout=5))
+    check(validator, http.post(f"{served}/v1/messages", json=SEND, timeout=5))
+    advance = {"advance_seconds": 301, "dev_key": "team-a"}
+    check(validator, requests.post(f"{served}/_mock/clock", json=advance, timeout=5))
     expired = check(validator, http.post(f"{served}/v1/verifications",
                                          json={"message_id": message_id, "verify_code": latest["code"]}, timeout=5))
     assert (expired.status_code, expired.json()["code"]) == (400, 3003)
-    again = check(validator, http.post(f"{served}/v1/messages", json={"to": PHONE, "template": {"id": "test-template-1"}}, timeout=5))
+    again = check(validator, http.post(f"{served}/v1/messages", json=SEND, timeout=5))
     code = requests.get(f"{served}/_mock/messages/latest", params={"to": PHONE}, timeout=5).json()["code"]
     ok = check(validator, http.post(f"{served}/v1/verifications",
                                     json={"message_id": again.json()["message_id"], "verify_code": code}, timeout=5))

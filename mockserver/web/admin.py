@@ -46,7 +46,8 @@ def blueprint(pipeline: Pipeline, admin_spec: dict[str, Any], started: float) ->
             raise AdminError(400, "query parameter 'to' is required: /_mock/messages/latest?to=%2B6591234567")
         found = service.store.find_messages(query)
         if not found:
-            raise AdminError(404, f"no message to {query.to!r}" + (f" for dev_key {query.tenant!r}" if query.tenant else ""))
+            scope = f" for dev_key {query.tenant!r}" if query.tenant else ""
+            raise AdminError(404, f"no message to {query.to!r}{scope}")
         return jsonify(message_view(found[0], now(found[0].tenant)))
 
     @bp.get("/messages/<message_id>")
@@ -62,10 +63,10 @@ def blueprint(pipeline: Pipeline, admin_spec: dict[str, Any], started: float) ->
         tenant = request.args.get("dev_key")
         if request.method == "POST":
             body = _json_object()
-            seconds = body.get("advance_seconds")
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
-                    or not 0 <= seconds <= MAX_ADVANCE:
-                raise AdminError(400, f"advance_seconds: expected a number of seconds from 0 to {int(MAX_ADVANCE)}, got {seconds!r}")
+            seconds: Any = body.get("advance_seconds")
+            if not _is_seconds(seconds):
+                raise AdminError(400, "advance_seconds: expected a number of seconds from 0 to "
+                                      f"{int(MAX_ADVANCE)}, got {seconds!r}")
             tenant = _optional_key(body)
             service.store.advance_clock(float(seconds), tenant)
         offset = service.store.clock_offset(tenant or "")
@@ -126,6 +127,12 @@ def register_errors(app: Flask) -> None:
     @app.errorhandler(AdminError)
     def admin_error(error: AdminError) -> tuple[Response, int]:
         return jsonify(code=error.status, message=error.message), error.status
+
+
+def _is_seconds(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and 0 <= value <= MAX_ADVANCE
 
 
 def _query(limit: int | None = None) -> MessageQuery:
