@@ -197,3 +197,8 @@ def test_the_core_never_imports_flask(module: str) -> None:
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not {m for m in imported if m.split(".")[0] in ("flask", "werkzeug") or m.startswith("mockserver.web")}
+
+
+def test_the_packaged_contract_is_the_repo_contract() -> None:
+    """mockserver/data/openapi.yaml links to the root file, so the package ships what is tested."""
+    assert (PACKAGE / "data" / "openapi.yaml").read_bytes() == (ROOT / "openapi.yaml").read_bytes()
