@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from mockserver.errors import ApiError
@@ -28,7 +29,7 @@ def parse_json(raw: bytes, content_type: str | None, max_depth: int = 32) -> Any
         raise ApiError(3001, f"invalid request body: not valid UTF-8 (byte {raw[exc.start]:#04x} "
                              f"at offset {exc.start})") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise ApiError(3001, f"invalid request body: not valid json: {exc.msg} at line {exc.lineno} "
                              f"column {exc.colno}") from None
@@ -42,6 +43,13 @@ def parse_json(raw: bytes, content_type: str | None, max_depth: int = 32) -> Any
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as infinity, which JSON cannot carry back
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
 
 
 def _check_tree(value: Any, max_depth: int) -> None:
