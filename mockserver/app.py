@@ -60,7 +60,7 @@ def create_app(
     service = OtpService(store, clock or SystemClock(), rng, policy)
     pipeline = Pipeline(contract, KeyRing.load(settings.keys_file), service,
                         Journal(settings.journal_size), settings.validate_responses,
-                        settings.max_json_depth, interceptor)
+                        settings.max_json_depth, interceptor, settings.validate_requests)
 
     app = Flask("mockserver")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, OTP_MOCK_SETTINGS=settings,

@@ -43,6 +43,7 @@ class Settings:
     max_messages: int = 100_000
     # checking the mock itself
     validate_responses: str = "log"
+    validate_requests: bool = True  # off only for deliberately broken mocks (drift tests)
 
     def __post_init__(self) -> None:
         _one_of("validate_responses", self.validate_responses, VALIDATE_MODES)

@@ -59,10 +59,14 @@ class Context:
 
 
 class Interceptor(Protocol):
-    """The scenario hook point: answer a request instead of the realistic behaviour."""
+    """The scenario hook points: answer instead of the realistic behaviour, or change a reply."""
 
     def before(self, context: Context) -> ApiReply | None:
-        """A reply to send now, or None to go on. Called after auth, before validation."""
+        """A reply to send now, or None to go on. Called after auth and request validation."""
+
+    def after(self, context: Context, reply: ApiReply) -> ApiReply:
+        """The reply to send in place of `reply` (which may be an error). Called for every
+        reply of an authenticated request, before the reply is checked against the contract."""
 
 
 class NoScenarios:
@@ -70,6 +74,9 @@ class NoScenarios:
 
     def before(self, context: Context) -> ApiReply | None:
         return None
+
+    def after(self, context: Context, reply: ApiReply) -> ApiReply:
+        return reply
 
 
 Handler = Callable[[OtpService, str, Any, dict[str, str]], Any]
@@ -90,7 +97,7 @@ class Pipeline:
 
     def __init__(self, contract: Contract, keys: KeyRing, service: OtpService, journal: Journal,
                  validate: str = "log", max_json_depth: int = 32,
-                 interceptor: Interceptor | None = None) -> None:
+                 interceptor: Interceptor | None = None, validate_requests: bool = True) -> None:
         missing = [op.operation_id for op in contract.operations if op.operation_id not in HANDLERS]
         if missing:
             raise ContractViolation(f"the mock has no handler for operation(s) {', '.join(missing)}")
@@ -100,6 +107,7 @@ class Pipeline:
         self.journal = journal
         self.validate = validate
         self.max_json_depth = max_json_depth
+        self.validate_requests = validate_requests
         self.interceptor: Interceptor = interceptor or NoScenarios()
 
     def handle(self, op: Operation, request: ApiRequest) -> ApiReply:
@@ -108,7 +116,19 @@ class Pipeline:
         try:
             tenant = self.keys.authenticate(request.header("authorization"), op.operation_id,
                                             time.time())
-            reply = self._serve(op, request, tenant)
+        except ApiError as error:
+            reply = self.error_reply(error)
+        else:
+            reply = self._guarded(op, request, tenant)
+        violations = self._check_reply(op, reply)
+        self._record(op, request, tenant, reply, started, violations)
+        return reply
+
+    def _guarded(self, op: Operation, request: ApiRequest, tenant: str) -> ApiReply:
+        """Serve an authenticated request; every outcome passes through the `after` hook."""
+        context = Context(op, request, tenant)
+        try:
+            context, reply = self._serve(op, request, tenant)
         except ApiError as error:
             reply = self.error_reply(error)
         except Exception:
@@ -116,18 +136,17 @@ class Pipeline:
                 raise
             log.exception("mock bug while serving %s %s", request.method, request.path)
             reply = self.error_reply(ApiError(1000, "internal server error (a bug of the mock; see its log)"))
-        violations = self._check_reply(op, reply)
-        self._record(op, request, tenant, reply, started, violations)
-        return reply
+        return self.interceptor.after(context, reply)
 
-    def _serve(self, op: Operation, request: ApiRequest, tenant: str) -> ApiReply:
-        op.check_params(request.path_params)
-        body = self._body(op, request)
-        scripted = self.interceptor.before(Context(op, request, tenant, body))
+    def _serve(self, op: Operation, request: ApiRequest, tenant: str) -> tuple[Context, ApiReply]:
+        if self.validate_requests:
+            op.check_params(request.path_params)
+        context = Context(op, request, tenant, self._body(op, request))
+        scripted = self.interceptor.before(context)
         if scripted is not None:
-            return scripted
-        result = HANDLERS[op.operation_id](self.service, tenant, body, request.path_params)
-        return ApiReply(200, result)
+            return context, scripted
+        result = HANDLERS[op.operation_id](self.service, tenant, context.body, request.path_params)
+        return context, ApiReply(200, result)
 
     def _body(self, op: Operation, request: ApiRequest) -> Any:
         if not op.has_body:
@@ -136,7 +155,8 @@ class Pipeline:
             raise ApiError(3001, "invalid request body: the body is larger than the mock accepts "
                                  "(setting max_body_bytes)")
         body = parse_json(request.body, request.header("content-type"), self.max_json_depth)
-        op.check_body(body)
+        if self.validate_requests:
+            op.check_body(body)
         return body
 
     def error_reply(self, error: ApiError) -> ApiReply:

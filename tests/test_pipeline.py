@@ -20,6 +20,21 @@ class Scripted:
         self.seen.append(context.operation.operation_id)
         return self.reply
 
+    def after(self, context: Context, reply: ApiReply) -> ApiReply:
+        return reply
+
+
+class Tampering:
+    """An interceptor that changes every reply on its way out."""
+
+    def before(self, context: Context) -> ApiReply | None:
+        return None
+
+    def after(self, context: Context, reply: ApiReply) -> ApiReply:
+        if reply.status == 200 and isinstance(reply.body, dict):
+            return ApiReply(200, {**reply.body, "send_channel": "pigeon"})
+        return reply
+
 
 BAD = ApiReply(200, {"message_id": 5, "send_channel": "fax"})
 SEND = {"to": PHONE, "template": {"id": "test-template-1"}}
@@ -48,6 +63,13 @@ def test_an_error_with_the_wrong_status_is_a_violation() -> None:
     client.post("/v1/messages", json=SEND, headers=basic())
     entry = client.get("/_mock/requests?limit=1").get_json()["requests"][0]
     assert entry["violations"] == ["status 429 is not documented for send_otp (200, 400, 401, 403, 500)"]
+
+
+def test_the_after_hook_sees_the_realistic_reply() -> None:
+    client = create_app({"validate_responses": "log"}, interceptor=Tampering()).test_client()
+    assert client.post("/v1/messages", json=SEND, headers=basic()).get_json()["send_channel"] == "pigeon"
+    entry = client.get("/_mock/requests?limit=1").get_json()["requests"][0]
+    assert entry["violations"] and "pigeon" in entry["violations"][0]
 
 
 def test_the_hook_runs_after_auth_and_validation() -> None:
