@@ -30,6 +30,8 @@ from mockserver.otp.model import Template
 from mockserver.otp.service import OtpPolicy, OtpService
 from mockserver.otp.templates import new_template
 from mockserver.pipeline import Interceptor, Pipeline
+from mockserver.scenarios.engine import ScenarioEngine
+from mockserver.scenarios.library import Library
 from mockserver.store import MemoryStore, Store
 from mockserver.web import admin, api
 
@@ -58,20 +60,42 @@ def create_app(
     )
     store = store or MemoryStore(settings.retention_seconds, settings.max_messages)
     service = OtpService(store, clock or SystemClock(), rng, policy)
+    engine = scenario_engine(settings, contract, service)
     pipeline = Pipeline(contract, KeyRing.load(settings.keys_file), service,
                         Journal(settings.journal_size), settings.validate_responses,
-                        settings.max_json_depth, interceptor, settings.validate_requests)
+                        settings.max_json_depth, interceptor or engine, settings.validate_requests)
 
     app = Flask("mockserver")
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, OTP_MOCK_SETTINGS=settings,
                       JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["otp_mock"] = pipeline
-    app.register_blueprint(api.blueprint(pipeline))
-    app.register_blueprint(admin.blueprint(pipeline, _admin_spec(), time.time()))
+    app.extensions["otp_mock_scenarios"] = engine
+    app.register_blueprint(api.blueprint(pipeline, settings.hang_seconds))
+    app.register_blueprint(admin.blueprint(pipeline, _admin_spec(), time.time(), engine))
     admin.register_errors(app)
     _register_http_errors(app, contract)
     return app
+
+
+def scenarios_folder(settings: Settings) -> Path:
+    """The scenario folder: `scenarios_dir`, or the library shipped with the kit."""
+    return Path(settings.scenarios_dir) if settings.scenarios_dir else DATA / "scenarios"
+
+
+def scenario_engine(settings: Settings, contract: Contract, service: OtpService) -> ScenarioEngine:
+    """The engine over the scenario folder; the active scenario must exist and load cleanly."""
+    folder = scenarios_folder(settings)
+    if not folder.is_dir():
+        raise ConfigError(f"scenarios_dir {folder}: not a folder")
+    library = Library(folder, contract)
+    if settings.scenario is not None and library.get(settings.scenario) is None:
+        problems = "; ".join(e.message for e in library.errors.values())
+        known = ", ".join(sorted(library.scenarios)) or "none"
+        raise ConfigError(f"scenario {settings.scenario!r} is not in {folder} (known: {known})"
+                          + (f"; errors: {problems}" if problems else ""))
+    return ScenarioEngine(library, service, settings.seed, settings.magic_values, settings.scenario,
+                          settings.max_delay_seconds)
 
 
 def load_templates(contract: Contract, path: str | None) -> tuple[Template, ...]:

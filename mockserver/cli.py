@@ -20,6 +20,8 @@ _SETTINGS_OPTIONS = [
     click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
                  help="Contract file (default: the packaged openapi.yaml)."),
     click.option("--seed", type=int, help="Seed for codes, so a run can be replayed."),
+    click.option("--scenarios-dir", type=click.Path(file_okay=False), help="Folder of scenario files "
+                 "(default: the library shipped with the kit)."),
     click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
                  help="Any setting, e.g. --set max_verify_attempts=3."),
 ]
@@ -52,12 +54,14 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8090; 0 picks a free one).")
 @click.option("--threads", type=int, default=None, help="Worker threads (default 8).")
+@click.option("--scenario", default=None, help="Scenario active from the start (see `otp-mock scenarios`).")
 @settings_options
 def serve(**options: Any) -> None:
     """Serve the mock with a production WSGI server (waitress)."""
     from waitress.server import create_server
 
     from mockserver.app import create_app
+    from mockserver.web import faults
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
@@ -69,6 +73,7 @@ def serve(**options: Any) -> None:
         raise click.ClickException(str(exc)) from None
     server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
                            ident="otp-mock")
+    faults.install(server)
     port = server.effective_port
     base = f"http://{settings.host}:{port}"
     click.echo(f"OTP mock serving the EngageLab OTP API at {base}", err=False)
@@ -92,7 +97,7 @@ def _interrupt(*_: Any) -> None:
 @main.command()
 @settings_options
 def check(**options: Any) -> None:
-    """Validate the contract, the settings, the keys file and the starting templates."""
+    """Validate the contract, settings, keys file, starting templates and every scenario file."""
     from mockserver.app import create_app
 
     try:
@@ -101,13 +106,42 @@ def check(**options: Any) -> None:
     except MockError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    library = app.extensions["otp_mock_scenarios"].library
+    for error in library.errors.values():
+        click.echo(f"error: {error.message}", err=True)
+    if library.errors:
+        sys.exit(1)
     pipeline = app.extensions["otp_mock"]
     ops = len(pipeline.contract.operations)
     codes = len(pipeline.contract.errors)
     templates = len(pipeline.service.policy.starting_templates)
     keys = "any non-empty key" if pipeline.keys.keys is None else f"{len(pipeline.keys.keys)} key(s)"
     click.echo(f"ok: contract {pipeline.contract.source} ({ops} operations, {codes} error codes), "
-               f"{templates} starting templates, auth: {keys}")
+               f"{templates} starting templates, auth: {keys}, {len(library.scenarios)} scenarios "
+               f"in {library.folder}")
+
+
+@main.command()
+@settings_options
+def scenarios(**options: Any) -> None:
+    """List the scenarios with their descriptions, and the magic test values."""
+    from mockserver.app import create_app
+    from mockserver.scenarios import magic
+
+    try:
+        app = create_app(build_settings(**options))
+    except MockError as exc:
+        raise click.ClickException(str(exc)) from None
+    library = app.extensions["otp_mock_scenarios"].library
+    click.echo(f"Scenarios in {library.folder} (serve --scenario NAME, header X-Mock-Scenario: NAME,"
+               " or PUT /_mock/scenario):\n")
+    for scenario in sorted(library.scenarios.values(), key=lambda s: s.name):
+        click.echo(f"  {scenario.name:<20} {' '.join(scenario.description.split())}")
+    for error in library.errors.values():
+        click.echo(f"  (not loaded) {error.message}")
+    click.echo("\nMagic test values (active unless magic_values is false):\n")
+    for row in magic.table():
+        click.echo(f"  {' or '.join(row.recipients):<48} {row.outcome}")
 
 
 if __name__ == "__main__":  # pragma: no cover

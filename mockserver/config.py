@@ -30,6 +30,12 @@ class Settings:
     spec_path: str | None = None
     keys_file: str | None = None
     templates_file: str | None = None
+    # scenarios
+    scenarios_dir: str | None = None
+    scenario: str | None = None
+    magic_values: bool = True
+    max_delay_seconds: float = 60.0
+    hang_seconds: float = 30.0
     # behaviours the real API leaves unknown
     max_verify_attempts: int = 5
     resend_guard: tuple[str, ...] = ("send_otp",)

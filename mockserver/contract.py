@@ -129,6 +129,17 @@ class Contract:
             raise ContractError(f"error code {code} is not in the contract's x-error-codes")
         return info.status
 
+    def example(self, operation_id: str, status: int) -> Any:
+        """The first example of an operation's JSON reply for a status, or None."""
+        op = self.by_id[operation_id]
+        raw = self.document["paths"][op.path][op.method.lower()]["responses"].get(str(status))
+        if raw is None:
+            return None
+        media = self._deref(raw).get("content", {}).get("application/json", {})
+        for example in (media.get("examples") or {}).values():
+            return self._deref(example).get("value")
+        return media.get("example")
+
     def validator(self, pointer: str) -> Draft202012Validator:
         """A validator for the schema at a JSON pointer of the contract (refs resolved)."""
         schema = {"$ref": f"{CONTRACT_URI}#{pointer}"}

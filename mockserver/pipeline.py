@@ -36,16 +36,27 @@ class ApiRequest:
         return self.headers.get(name.lower())
 
 
+TRANSPORT_FAULTS = frozenset({"connection_reset", "empty_reply", "incomplete_body", "hang"})
+
+
 @dataclass(frozen=True)
 class ApiReply:
-    """A reply to send: status, JSON body and extra headers."""
+    """A reply to send: status, JSON body and extra headers; a scenario may add a delay before
+    it, or a fault (deliberately outside the contract) instead of it."""
 
     status: int
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    fault: str | None = None
 
     def encode(self) -> bytes:
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        text = json.dumps(self.body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        if self.fault == "truncated_json":
+            return text[: max(1, len(text) // 2)]
+        if self.fault == "malformed_json":
+            return text.replace(b'"', b"", 2) + b"}"
+        return text
 
 
 @dataclass(frozen=True)
@@ -163,8 +174,8 @@ class Pipeline:
         return ApiReply(self.contract.status_of(error.code), error.envelope())
 
     def _check_reply(self, op: Operation, reply: ApiReply) -> tuple[str, ...]:
-        if self.validate == "off":
-            return ()
+        if self.validate == "off" or reply.fault is not None:
+            return ()  # a fault is the one deliberate exception to the contract
         problems = tuple(op.reply_problems(reply.status, reply.body))
         if problems:
             text = f"{op.operation_id} replied {reply.status} outside the contract: {'; '.join(problems)}"
@@ -182,6 +193,7 @@ class Pipeline:
             dev_key=tenant, status=reply.status, code=code,
             duration_ms=round((time.perf_counter() - started) * 1000, 3), body=text,
             violations=violations,
+            note=f"fault: {reply.fault} (deliberately outside the contract)" if reply.fault else None,
         )
         log.info("%s %s -> %s%s key=%s %.1fms", entry.method, entry.path, entry.status,
                  f" code={code}" if code else "", tenant, entry.duration_ms)

@@ -202,12 +202,49 @@ class OtpService:
         self.store.replace_template(tenant, updated)
         return updated
 
+    def adjust_message(self, tenant: str, message_id: str, ttl_seconds: float | None = None,
+                       code: str | None = None, fail_channels: list[str] | None = None) -> None:
+        """Change a sent message as a scenario asks: a shorter life, a fixed code, or channels
+        that fail so delivery falls back along the template's strategy."""
+        message = self.store.get_message(tenant, message_id)
+        if message is None:
+            return
+        template = self.store.get_template(tenant, message.template_id)
+        strategy = template.strategy if template else [message.channel]
+
+        def step(current: Message) -> tuple[Message, None]:
+            changed = current
+            if ttl_seconds is not None:
+                changed = replace(changed, expires_at=changed.created_at + ttl_seconds)
+            if code is not None:
+                text = changed.text.replace(changed.code, code) if changed.code else changed.text
+                changed = replace(changed, code=code, text=text)
+            if fail_channels:
+                changed = _fall_back(changed, strategy, set(fail_channels))
+            return changed, None
+
+        self.store.update_message(tenant, message_id, step)
+
     def reset(self, tenant: str | None = None) -> None:
         self.store.reset(tenant)
 
     def seed(self, tenants: Iterable[str]) -> None:
         for tenant in tenants:
             self._ready(tenant)
+
+
+def _fall_back(message: Message, strategy: list[str], failing: set[str]) -> Message:
+    """The lifecycle of a delivery that tries each channel of the strategy in order."""
+    at = message.created_at
+    events = [Event("plan", at), Event("target_valid", at)]
+    channel = strategy[0]
+    for channel in strategy:
+        events.append(Event("sent", at, channel))
+        if channel not in failing:
+            events.append(Event("delivered", at, channel))
+            break
+        events.append(Event("delivered_failed", at, channel))
+    return replace(message, channel=channel, lifecycle=tuple(events))
 
 
 def _check_recipient(to: str, channel: str) -> None:

@@ -12,13 +12,16 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from mockserver.bodies import parse_json
 from mockserver.errors import ApiError
 from mockserver.pipeline import Pipeline
+from mockserver.scenarios import magic
+from mockserver.scenarios.engine import ScenarioEngine
 from mockserver.store.base import MessageQuery
 from mockserver.views import entry_view, iso, message_view
 
 MAX_ADVANCE = 10 * 365 * 86400.0
 
 
-def blueprint(pipeline: Pipeline, admin_spec: dict[str, Any], started: float) -> Blueprint:
+def blueprint(pipeline: Pipeline, admin_spec: dict[str, Any], started: float,
+              engine: ScenarioEngine) -> Blueprint:
     bp = Blueprint("admin", __name__, url_prefix="/_mock")
     service = pipeline.service
 
@@ -77,6 +80,7 @@ def blueprint(pipeline: Pipeline, admin_spec: dict[str, Any], started: float) ->
         body = _json_object(optional=True)
         tenant = _optional_key(body)
         service.reset(tenant)
+        engine.reset(tenant)
         if tenant is None:
             pipeline.journal.clear()
         return jsonify(reset="all" if tenant is None else tenant)
@@ -102,6 +106,34 @@ def blueprint(pipeline: Pipeline, admin_spec: dict[str, Any], started: float) ->
         except ApiError as error:
             raise AdminError(404, f"{error.message}: template {template_id!r} of dev_key {tenant!r}") from None
         return jsonify(template_id=template.template_id, status=template.status, audit_remark=template.audit_remark)
+
+    @bp.get("/scenarios")
+    def scenarios() -> Response:
+        engine.library.refresh(force=True)
+        listed = [s.summary() for s in sorted(engine.library.scenarios.values(), key=lambda s: s.name)]
+        errors = [{"file": e.file, "message": e.message, "at": iso(e.at)} for e in engine.library.errors.values()]
+        magic_rows = [{"recipients": list(r.recipients), "outcome": r.outcome, "error": r.error}
+                      for r in magic.table()]
+        return jsonify(scenarios=listed, active=engine.active(), errors=errors,
+                       magic_values={"enabled": engine.magic_values, "table": magic_rows})
+
+    @bp.get("/scenario")
+    def current_scenario() -> Response:
+        return jsonify(engine.active())
+
+    @bp.put("/scenario")
+    def switch_scenario() -> Response:
+        body = _json_object()
+        name = body.get("name")
+        if name is not None and not isinstance(name, str):
+            raise AdminError(400, f"name: expected a scenario name or null, got {name!r}")
+        tenant = _optional_key(body)
+        try:
+            engine.activate(name, tenant)
+        except KeyError:
+            known = ", ".join(sorted(engine.library.scenarios))
+            raise AdminError(404, f"no scenario {name!r}; known: {known}") from None
+        return jsonify(engine.active())
 
     @bp.get("/openapi.json")
     def admin_openapi() -> Response:

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from mockserver.contract import Operation
-from mockserver.pipeline import ApiReply, ApiRequest, Pipeline
+from mockserver.pipeline import TRANSPORT_FAULTS, ApiReply, ApiRequest, Pipeline
+from mockserver.web.faults import FAULT_KEY, TRANSPORT_KEY
 
 
-def blueprint(pipeline: Pipeline) -> Blueprint:
+def blueprint(pipeline: Pipeline, hang_seconds: float = 30.0) -> Blueprint:
     """Routes compiled once from the contract's operations."""
     bp = Blueprint("api", __name__)
     for op in pipeline.contract.operations:
-        bp.add_url_rule(op.rule, endpoint=op.operation_id, view_func=_view(pipeline, op),
+        bp.add_url_rule(op.rule, endpoint=op.operation_id, view_func=_view(pipeline, op, hang_seconds),
                         methods=[op.method])
     return bp
 
 
-def _view(pipeline: Pipeline, op: Operation) -> Callable[..., Response]:
+def _view(pipeline: Pipeline, op: Operation, hang_seconds: float) -> Callable[..., Response]:
     def view(**path_params: str) -> Response:
         too_large = False
         try:
@@ -32,7 +34,12 @@ def _view(pipeline: Pipeline, op: Operation) -> Callable[..., Response]:
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body, path_params=path_params, too_large=too_large,
         )
-        return to_response(pipeline.handle(op, api_request))
+        reply = pipeline.handle(op, api_request)
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.fault in TRANSPORT_FAULTS:
+            return _transport_fault(reply, hang_seconds)
+        return to_response(reply)
 
     view.__name__ = f"api_{op.operation_id}"
     return view
@@ -43,3 +50,20 @@ def to_response(reply: ApiReply) -> Response:
     for name, value in reply.headers.items():
         response.headers[name] = value
     return response
+
+
+def _transport_fault(reply: ApiReply, hang_seconds: float) -> Response:
+    """Mark the request so the served mock's server misbehaves; explain it in-process."""
+    environ = request.environ
+    if not environ.get(TRANSPORT_KEY):
+        return to_response(ApiReply(500, {"code": 1000, "message": f"scenario fault {reply.fault!r} needs a "
+                                          "socket: it happens on the served mock (otp-mock serve) only"}))
+    fault = reply.fault
+    if fault == "hang":  # hold the request until the client gives up, within a bound
+        gone = environ.get("waitress.client_disconnected", lambda: False)
+        deadline = time.monotonic() + hang_seconds
+        while time.monotonic() < deadline and not gone():
+            time.sleep(0.05)
+        fault = "empty_reply"
+    environ[FAULT_KEY] = fault
+    return to_response(ApiReply(reply.status, reply.body))

@@ -1,0 +1,101 @@
+"""The scenario files of a folder, reloaded when they change.
+
+A broken edit keeps the last good version running; the error is logged and listed by the
+control plane until the file is fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mockserver.contract import Contract
+from mockserver.errors import ConfigError
+from mockserver.scenarios.loader import load_file
+from mockserver.scenarios.model import Scenario
+
+log = logging.getLogger("mockserver.scenarios")
+PATTERNS = ("*.yaml", "*.yml")
+
+
+@dataclass(frozen=True)
+class FileError:
+    file: str
+    message: str
+    at: float
+
+
+class Library:
+    """Scenarios by name, from one folder; `refresh()` reloads changed files (cheaply)."""
+
+    def __init__(self, folder: Path | None, contract: Contract, check_every: float = 0.5) -> None:
+        self.folder = folder
+        self.contract = contract
+        self.check_every = check_every
+        self._lock = threading.Lock()
+        self._by_file: dict[Path, Scenario] = {}
+        self._stamps: dict[Path, tuple[float, int]] = {}
+        self.errors: dict[str, FileError] = {}
+        self._checked = 0.0
+        self.refresh(force=True)
+
+    @property
+    def scenarios(self) -> dict[str, Scenario]:
+        with self._lock:
+            return {s.name: s for s in self._by_file.values()}
+
+    def get(self, name: str) -> Scenario | None:
+        return self.scenarios.get(name)
+
+    def refresh(self, force: bool = False) -> None:
+        """Reload files whose size or modification time changed; at most every `check_every` s."""
+        now = time.monotonic()
+        if self.folder is None or (not force and now - self._checked < self.check_every):
+            return
+        with self._lock:
+            self._checked = now
+            files = sorted({p for pattern in PATTERNS for p in self.folder.glob(pattern)})
+            for gone in set(self._stamps) - set(files):
+                self._stamps.pop(gone, None)
+                self._by_file.pop(gone, None)
+                self.errors.pop(str(gone), None)
+            for path in files:
+                self._reload(path)
+
+    def _reload(self, path: Path) -> None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return
+        stamp = (stat.st_mtime, stat.st_size)
+        if self._stamps.get(path) == stamp:
+            return
+        self._stamps[path] = stamp
+        try:
+            scenario = load_file(path, self.contract, _label(path))
+            self._check_unique(path, scenario)
+        except ConfigError as exc:
+            kept = " (the last good version keeps running)" if path in self._by_file else ""
+            self.errors[str(path)] = FileError(str(path), str(exc), time.time())
+            log.warning("scenario file rejected%s: %s", kept, exc)
+            return
+        if path in self._by_file:
+            log.info("scenario %r reloaded from %s", scenario.name, _label(path))
+        self._by_file[path] = scenario
+        self.errors.pop(str(path), None)
+
+    def _check_unique(self, path: Path, scenario: Scenario) -> None:
+        for other, existing in self._by_file.items():
+            if other != path and existing.name == scenario.name:
+                raise ConfigError(f"{_label(path)}: scenario name {scenario.name!r} is already used by "
+                                  f"{_label(other)}")
+
+
+def _label(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

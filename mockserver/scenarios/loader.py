@@ -1,0 +1,210 @@
+"""Read a scenario file: safe YAML, its JSON Schema, then the contract.
+
+Every error names the file, line and column and, for a misspelt name, the nearest valid one:
+``scenarios/rate.yaml:7:9: unknown operation 'sendOtp'; did you mean 'send_otp'?``
+A reply the contract does not allow for its operation is refused, so a scenario can never
+teach a client a response the real API cannot send; faults are the labelled exception.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+from faker import Faker
+from jsonschema import Draft202012Validator, ValidationError
+
+from mockserver.contract import Contract, Operation
+from mockserver.errors import ConfigError
+from mockserver.scenarios import yamlsafe
+from mockserver.scenarios.model import START, Delay, Match, Reply, Rule, Scenario, StateSpec
+from mockserver.scenarios.schema import SCENARIO
+from mockserver.scenarios.templating import RenderContext, TemplateError, render
+from mockserver.validation import describe
+
+_VALIDATOR = Draft202012Validator(SCENARIO, format_checker=Draft202012Validator.FORMAT_CHECKER)
+_SEND = {"send_otp", "send_custom_code", "send_custom_message"}
+
+
+def load_file(path: Path, contract: Contract, label: str | None = None) -> Scenario:
+    """One scenario from a file, or a ConfigError that says where and what is wrong."""
+    source = label or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read the scenario file: {exc}") from None
+    return load_text(text, source, contract)
+
+
+def load_text(text: str, source: str, contract: Contract) -> Scenario:
+    data, marks = yamlsafe.load(text, source)
+    problems = sorted(_VALIDATOR.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    if problems:
+        raise ConfigError(_schema_message(problems[0], marks))
+    return _Builder(data, marks, contract).scenario()
+
+
+def _schema_message(error: ValidationError, marks: yamlsafe.Marks) -> str:
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))[0]
+        return f"{marks.at((*path, extra), key=True)}: unknown key {extra!r}{_suggest(extra, allowed)}"
+    if error.validator == "required":
+        return f"{marks.at(path)}: {describe(error, root='scenario')}"
+    return f"{marks.at(path)}: {describe(error, root='scenario')}"
+
+
+def _suggest(name: str, choices: list[str]) -> str:
+    normal = {c.lower().replace("_", "").replace("-", ""): c for c in choices}
+    close = difflib.get_close_matches(name.lower().replace("_", "").replace("-", ""), list(normal), n=1, cutoff=0.6)
+    if not close:
+        close = [normal[c] for c in difflib.get_close_matches(name, choices, n=1)]
+        return f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(sorted(choices))}"
+    return f"; did you mean {normal[close[0]]!r}?"
+
+
+class _Builder:
+    """Turns a schema-valid document into a Scenario, checking names and the contract."""
+
+    def __init__(self, data: dict[str, Any], marks: yamlsafe.Marks, contract: Contract) -> None:
+        self.data = data
+        self.marks = marks
+        self.contract = contract
+        self.states = {str(k): StateSpec(v.get("duration_seconds"), v.get("then"))
+                       for k, v in (data.get("states") or {}).items()}
+        self.initial = str(data.get("initial_state", START))
+
+    def fail(self, path: tuple[Any, ...], message: str, key: bool = False) -> ConfigError:
+        return ConfigError(f"{self.marks.at(path, key)}: {message}")
+
+    def scenario(self) -> Scenario:
+        known = {self.initial, START, *self.states}
+        for name, spec in self.states.items():
+            if spec.then is not None:
+                self._state_name(spec.then, ("states", name, "then"), known)
+        rules = tuple(self._rule(i, raw, known) for i, raw in enumerate(self.data["rules"]))
+        return Scenario(self.data["name"], self.data["description"], self.marks.source, rules,
+                        self.initial, self.states)
+
+    def _state_name(self, name: str, path: tuple[Any, ...], known: set[str]) -> str:
+        if name not in known:
+            raise self.fail(path, f"unknown state {name!r}{_suggest(name, sorted(known))} "
+                                  "(declare it under 'states')")
+        return name
+
+    def _rule(self, index: int, raw: dict[str, Any], known: set[str]) -> Rule:
+        at = ("rules", index)
+        operations = self._operations(raw["operation"], (*at, "operation"))
+        if ("reply" in raw) == ("sequence" in raw) and not ("delay" in raw and "sequence" not in raw):
+            raise self.fail(at, "a rule needs exactly one of 'reply' or 'sequence' (or only a 'delay')")
+        raws = raw["sequence"] if "sequence" in raw else [raw.get("reply", {"pass": True})]
+        where = "sequence" if "sequence" in raw else "reply"
+        replies = tuple(self._reply(r, operations, (*at, where, i) if where == "sequence" else (*at, where))
+                        for i, r in enumerate(raws))
+        when = raw.get("when") or {}
+        if "state" in when:
+            self._state_name(when["state"], (*at, "when", "state"), known)
+        if "goto" in raw:
+            self._state_name(raw["goto"], (*at, "goto"), known)
+        return Rule(index, self.marks.at(at), operations, _match(when), replies, "sequence" in raw,
+                    raw.get("then", "pass"), raw.get("probability"), _delay(raw.get("delay")), raw.get("goto"))
+
+    def _operations(self, value: str | list[str], path: tuple[Any, ...]) -> frozenset[str] | None:
+        if value == "*":
+            return None
+        names = [value] if isinstance(value, str) else value
+        for i, name in enumerate(names):
+            if name not in self.contract.by_id:
+                where = path if isinstance(value, str) else (*path, i)
+                raise self.fail(where, f"unknown operation {name!r}{_suggest(name, list(self.contract.by_id))}")
+        return frozenset(names)
+
+    def _reply(self, raw: dict[str, Any], operations: frozenset[str] | None, path: tuple[Any, ...]) -> Reply:
+        kinds = [k for k in ("error", "status", "fault", "pass") if k in raw]
+        if len(kinds) != 1:
+            raise self.fail(path, f"a reply needs exactly one of error, status, fault or pass; got {kinds or 'none'}")
+        if "message" in raw and "error" not in raw:
+            raise self.fail((*path, "message"), "'message' goes with 'error'; with 'status' put it in 'body'")
+        if ("body" in raw or "headers" in raw) and "status" not in raw:
+            raise self.fail(path, "'body' and 'headers' go with 'status'")
+        ops = [self.contract.by_id[o] for o in sorted(operations)] if operations else self.contract.operations
+        passthrough = raw.get("pass")
+        if isinstance(passthrough, dict) and passthrough and not {op.operation_id for op in ops} <= _SEND:
+            raise self.fail((*path, "pass"), "ttl_seconds and fail_channels apply to send operations only "
+                                             f"({', '.join(sorted(_SEND))})")
+        if "error" in raw:
+            self._check_error(raw["error"], ops, (*path, "error"))
+        if "status" in raw:
+            for op in ops:
+                self._check_explicit(raw, op, path)
+        return Reply(error=raw.get("error"), message=raw.get("message"), status=raw.get("status"),
+                     headers=dict(raw.get("headers") or {}), body=raw.get("body"), fault=raw.get("fault"),
+                     passthrough=(passthrough if isinstance(passthrough, dict) else {}) if "pass" in raw else None,
+                     delay=_delay(raw.get("delay")))
+
+    def _check_error(self, code: int, ops: list[Operation], path: tuple[Any, ...]) -> None:
+        info = self.contract.errors.get(code)
+        if info is None:
+            documented = ", ".join(str(c) for c in sorted(self.contract.errors))
+            raise self.fail(path, f"error {code} is not a documented code; documented: {documented}")
+        for op in ops:
+            if op.operation_id not in info.operations:
+                raise self.fail(path, f"error {code} is not documented for {op.operation_id} (it comes with "
+                                      f"{', '.join(info.operations)}); name the operations the rule applies to")
+
+    def _check_explicit(self, raw: dict[str, Any], op: Operation, path: tuple[Any, ...]) -> None:
+        status = raw["status"]
+        if status not in op.responses:
+            documented = ", ".join(str(s) for s in sorted(op.responses))
+            raise self.fail((*path, "status"), f"status {status} is not in the contract for {op.operation_id} "
+                                               f"(documented: {documented}); use 'fault' for deliberate breakage")
+        try:
+            sample = render(raw.get("body"), _sample_context())
+        except TemplateError as exc:
+            raise self.fail((*path, "body"), str(exc)) from None
+        problems = op.reply_problems(status, sample)
+        if problems:
+            raise self.fail((*path, "body"), f"body does not match the contract's {status} reply of "
+                                             f"{op.operation_id}: {problems[0]}")
+
+
+def _match(when: dict[str, Any]) -> Match:
+    call = when.get("call")
+    calls = frozenset([call] if isinstance(call, int) else call) if isinstance(call, (int, list)) else None
+    return Match(
+        to=when.get("to"), to_prefix=when.get("to_prefix"),
+        to_pattern=re.compile(when["to_pattern"]) if "to_pattern" in when else None,
+        template_id=when.get("template_id"), body=dict(when.get("body") or {}),
+        headers={k.lower(): v for k, v in (when.get("headers") or {}).items()},
+        dev_key=when.get("dev_key"), calls=calls,
+        call_from=call.get("from") if isinstance(call, dict) else None, state=when.get("state"),
+    )
+
+
+def _delay(raw: Any) -> Delay | None:
+    if raw is None:
+        return None
+    if isinstance(raw, (int, float)):
+        return Delay("fixed", float(raw))
+    if "min" in raw:
+        return Delay("uniform", float(raw["min"]), float(max(raw["min"], raw["max"])))
+    return Delay("normal", float(raw["mean"]), float(raw["stddev"]))
+
+
+@functools.lru_cache(maxsize=1)
+def _sample_faker() -> Faker:
+    faker = Faker()
+    faker.seed_instance(0)
+    return faker
+
+
+def _sample_context() -> RenderContext:
+    faker = _sample_faker()
+    body = {"to": "+6591234567", "message_id": "1725407449772531712", "verify_code": "123456",
+            "code": "123456", "template": {"id": "test-template-1"}}
+    return RenderContext(body, {}, {"templateId": "test-template-1"}, faker, lambda: "1725407449772531712",
+                         1_764_000_000.0, "dev")

@@ -1,0 +1,58 @@
+"""Magic test values: recipients that always give one documented outcome.
+
+They live in reserved fictional ranges (the +1 202 555 01xx numbers, reserved for fiction in
+the North American plan, and example.com addresses), so a real send to them could never reach
+a person. Active by default; the setting `magic_values: false` turns them off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# recipient suffix -> error code, for every send error of the catalogue
+_SEND_ERRORS = {
+    "00": 1000, "01": 5001, "11": 5011, "12": 5012, "13": 5013, "14": 5014, "15": 5015,
+    "16": 5016, "17": 5017, "18": 5018, "19": 5019, "20": 5020, "34": 3004, "42": 3003,
+}
+FIXED_CODE = "123456"
+
+
+@dataclass(frozen=True)
+class MagicValue:
+    recipients: tuple[str, ...]
+    outcome: str
+    error: int | None = None
+
+
+def table() -> list[MagicValue]:
+    """The documented table, printed by `otp-mock scenarios` and the README."""
+    rows = [
+        MagicValue((f"+120255501{suffix}", f"fail-{code}@example.com"), f"send fails with {code}", code)
+        for suffix, code in _SEND_ERRORS.items()
+    ]
+    rows.append(MagicValue(("+12025550199", "fixed-code@example.com"),
+                           f"send works; the code is always {FIXED_CODE} (verify with it: verified true)"))
+    rows.append(MagicValue(("+12025550133", "expired@example.com"),
+                           "send works; the code is already expired (verify: 3003 verify code expired)"))
+    rows.append(MagicValue(("+12025550144", "wrong-code@example.com"),
+                           "send works; every verification answers verified false until attempts run out"))
+    return rows
+
+
+def send_error(recipient: str) -> int | None:
+    """The error a send to this recipient always gets, if it is a magic one."""
+    for row in table():
+        if row.error is not None and recipient in row.recipients:
+            return row.error
+    return None
+
+
+def effect(recipient: str) -> dict[str, object]:
+    """What a magic recipient changes in a successful send (a fixed code, an expired code...)."""
+    if recipient in ("+12025550199", "fixed-code@example.com"):
+        return {"code": FIXED_CODE}
+    if recipient in ("+12025550133", "expired@example.com"):
+        return {"ttl_seconds": 0}
+    if recipient in ("+12025550144", "wrong-code@example.com"):
+        return {"code": "never-matches"}
+    return {}

@@ -1,0 +1,79 @@
+"""Load YAML safely and remember where each value came from (line and column).
+
+Safe means: only plain YAML types (no `!!python/...` tags), a size limit, and a budget on the
+number of nodes once aliases are expanded, so an alias bomb is refused before anything walks it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from mockserver.errors import ConfigError
+
+Path = tuple[str | int, ...]
+MAX_BYTES = 1_000_000
+MAX_NODES = 20_000
+MAX_DEPTH = 64
+
+
+@dataclass
+class Marks:
+    """Where each path of a loaded document starts: its value, and its key in a mapping."""
+
+    source: str
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, path: Path, key: bool = False) -> str:
+        """`file:line:col` of a path, or of its nearest ancestor that has a mark."""
+        table = self.keys if key else self.values
+        for end in range(len(path), -1, -1):
+            found = table.get(path[:end]) or self.values.get(path[:end])
+            if found:
+                return f"{self.source}:{found[0]}:{found[1]}"
+        return self.source
+
+
+def load(text: str, source: str) -> tuple[Any, Marks]:
+    """The document and the marks of its values; ConfigError names file, line and column."""
+    if len(text.encode("utf-8")) > MAX_BYTES:
+        raise ConfigError(f"{source}: file is larger than {MAX_BYTES} bytes")
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, Marks(source)
+        marks = Marks(source)
+        _walk(node, (), marks, [0], 0)
+        return loader.construct_document(node), marks
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError(f"{where}: {exc.problem or exc.context}") from None
+    finally:
+        loader.dispose()
+
+
+def _walk(node: yaml.Node, path: Path, marks: Marks, count: list[int], depth: int) -> None:
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise ConfigError(f"{marks.source}: more than {MAX_NODES} values once aliases are expanded "
+                          "(an alias bomb?); write the values out or use fewer aliases")
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"{_mark(marks.source, node)}: nested deeper than {MAX_DEPTH} levels")
+    marks.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            marks.keys.setdefault((*path, key), (key_node.start_mark.line + 1, key_node.start_mark.column + 1))
+            _walk(value_node, (*path, key), marks, count, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, index), marks, count, depth + 1)
+
+
+def _mark(source: str, node: yaml.Node) -> str:
+    return f"{source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"

@@ -1,0 +1,59 @@
+"""Transport faults on the served mock: what waitress does when a scenario asks for one.
+
+The WSGI app marks the request's environ with the fault; this task, installed on the waitress
+server by `otp-mock serve`, then writes nothing (empty reply), resets the connection (RST), or
+sends half of the body before closing (incomplete body). In-process there is no socket, so the
+app answers those faults with an explained 1000 instead.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any
+
+from waitress.channel import HTTPChannel
+from waitress.task import WSGITask
+
+FAULT_KEY = "otp_mock.fault"
+TRANSPORT_KEY = "otp_mock.transport"
+
+
+class FaultTask(WSGITask):  # type: ignore[misc]
+    """A waitress task that can misbehave on purpose."""
+
+    def get_environment(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environment()
+        environ[TRANSPORT_KEY] = True
+        return environ
+
+    def write(self, data: bytes) -> None:
+        fault = (self.environ or {}).get(FAULT_KEY)
+        if fault is None:
+            super().write(data)
+            return
+        if fault == "incomplete_body":
+            self.environ[FAULT_KEY] = "done"
+            super().write(data[: len(data) // 2])
+        elif fault == "connection_reset":
+            _linger_zero(self.channel.socket)
+        self.wrote_header = True  # nothing more is written: finish() must not add headers
+        self.content_length = None
+        self.close_on_finish = True
+
+
+class FaultChannel(HTTPChannel):  # type: ignore[misc]
+    task_class = FaultTask
+
+
+def install(server: Any) -> None:
+    """Serve the next connections of a waitress server with fault-capable tasks."""
+    server.channel_class = FaultChannel
+
+
+def _linger_zero(sock: socket.socket) -> None:
+    """Closing a socket with SO_LINGER 0 sends a TCP RST instead of a FIN."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
