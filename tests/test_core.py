@@ -202,3 +202,9 @@ def test_the_core_never_imports_flask(module: str) -> None:
 def test_the_packaged_contract_is_the_repo_contract() -> None:
     """mockserver/data/openapi.yaml links to the root file, so the package ships what is tested."""
     assert (PACKAGE / "data" / "openapi.yaml").read_bytes() == (ROOT / "openapi.yaml").read_bytes()
+
+
+def test_the_packaged_scenarios_are_the_repo_scenarios() -> None:
+    """mockserver/data/scenarios links to the root folder, so `pip install .` ships the library."""
+    packaged = sorted(p.name for p in (PACKAGE / "data" / "scenarios").glob("*.yaml"))
+    assert packaged == sorted(p.name for p in (ROOT / "scenarios").glob("*.yaml")) and packaged
