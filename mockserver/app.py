@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import random
 import secrets
@@ -58,7 +59,8 @@ def create_app(
         verify_custom_codes=settings.verify_custom_codes,
         starting_templates=load_templates(contract, settings.templates_file),
     )
-    store = store or MemoryStore(settings.retention_seconds, settings.max_messages)
+    _check_operations("resend_guard", settings.resend_guard, contract)
+    store = store or MemoryStore(settings.retention_seconds, settings.max_messages, max_tenants=settings.max_tenants)
     service = OtpService(store, clock or SystemClock(), rng, policy)
     engine = scenario_engine(settings, contract, service)
     pipeline = Pipeline(contract, KeyRing.load(settings.keys_file), service,
@@ -76,6 +78,14 @@ def create_app(
     admin.register_errors(app)
     _register_http_errors(app, contract)
     return app
+
+
+def _check_operations(setting: str, names: tuple[str, ...], contract: Contract) -> None:
+    for name in names:
+        if name not in contract.by_id:
+            close = difflib.get_close_matches(name, list(contract.by_id), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; use {', '.join(contract.by_id)}"
+            raise ConfigError(f"setting {setting}: unknown operation {name!r}{hint}")
 
 
 def scenarios_folder(settings: Settings) -> Path:

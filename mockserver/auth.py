@@ -48,8 +48,8 @@ def parse_basic(header: str | None) -> tuple[str, str]:
     if not header:
         raise ApiError(2001, f"authentication failed: missing Authorization header; {_HOW}")
     scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        raise ApiError(2001, f"authentication failed: expected the Basic scheme, got {scheme[:20]!r}; {_HOW}")
+    if scheme.lower() != "basic":  # never echo the value: it may be the credentials themselves
+        raise ApiError(2001, f"authentication failed: expected the Basic scheme; {_HOW}")
     try:
         decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):

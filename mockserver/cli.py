@@ -71,8 +71,12 @@ def serve(**options: Any) -> None:
         app = create_app(settings)
     except MockError as exc:
         raise click.ClickException(str(exc)) from None
-    server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
-                           ident="otp-mock")
+    try:  # a lookahead lets waitress notice a client that gave up (the hang fault stops early)
+        server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
+                               ident="otp-mock", channel_request_lookahead=1)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}; "
+                                   "pick another --port (0 picks a free one)") from None
     faults.install(server)
     port = server.effective_port
     base = f"http://{settings.host}:{port}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -14,6 +16,7 @@ import yaml
 
 from mockserver.errors import ConfigError
 
+log = logging.getLogger("mockserver")
 VALIDATE_MODES = ("off", "log", "raise")
 REVIEW_MODES = ("approve", "pending")
 ENV_PREFIX = "OTP_MOCK_"
@@ -47,6 +50,7 @@ class Settings:
     journal_size: int = 500
     retention_seconds: float = 3600.0
     max_messages: int = 100_000
+    max_tenants: int = 10_000
     # checking the mock itself
     validate_responses: str = "log"
     validate_requests: bool = True  # off only for deliberately broken mocks (drift tests)
@@ -55,9 +59,13 @@ class Settings:
         _one_of("validate_responses", self.validate_responses, VALIDATE_MODES)
         _one_of("template_review", self.template_review, REVIEW_MODES)
         for name in ("max_verify_attempts", "max_body_bytes", "max_json_depth", "journal_size",
-                     "max_messages", "threads"):
+                     "max_messages", "max_tenants", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name}: expected a positive number, got {getattr(self, name)}")
+        for name in ("retention_seconds", "max_delay_seconds", "hang_seconds"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"setting {name}: expected a finite number of seconds >= 0, got {value}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"setting port: expected 0..65535, got {self.port}")
 
@@ -72,7 +80,7 @@ class Settings:
         values: dict[str, Any] = {}
         if file:
             values.update(_read_file(Path(file)))
-        values.update(_from_env(os.environ if env is None else env))
+        values.update(_known(_from_env(os.environ if env is None else env)))
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return cls.from_mapping(values)
 
@@ -104,6 +112,14 @@ def _read_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of setting names to values")
     return data
+
+
+def _known(values: dict[str, str]) -> dict[str, str]:
+    """Environment variables of other tools may share the prefix: ignore unknown ones, loudly."""
+    names = {f.name for f in fields(Settings)}
+    for name in sorted(set(values) - names):
+        log.warning("ignoring %s%s: not a setting%s", ENV_PREFIX, name.upper(), _suggest(name, dict.fromkeys(names)))
+    return {k: v for k, v in values.items() if k in names}
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -58,6 +58,7 @@ class Operation:
     request: Draft202012Validator | None
     params: dict[str, Draft202012Validator] = field(default_factory=dict)
     responses: dict[int, Draft202012Validator | None] = field(default_factory=dict)
+    error_codes: frozenset[int] = frozenset()  # the catalogue's codes for this operation
 
     @property
     def rule(self) -> str:
@@ -84,9 +85,12 @@ class Operation:
             documented = ", ".join(str(s) for s in sorted(self.responses))
             return [f"status {status} is not documented for {self.operation_id} ({documented})"]
         validator = self.responses[status]
-        if validator is None:
-            return []
-        return [describe(e) for e in validator.iter_errors(body)]
+        problems = [] if validator is None else [describe(e) for e in validator.iter_errors(body)]
+        code = body.get("code") if isinstance(body, dict) and status != 200 else None
+        if not problems and isinstance(code, int) and code not in self.error_codes:
+            documented = ", ".join(str(c) for c in sorted(self.error_codes))
+            problems.append(f"code {code} is not documented for {self.operation_id} ({documented})")
+        return problems
 
 
 class Contract:
@@ -103,6 +107,8 @@ class Contract:
         self.operations = [self._compile(m, p, op) for p, m, op in _iter_operations(document)]
         self.by_id = {op.operation_id: op for op in self.operations}
         self._check_catalogue_operations()
+        for op in self.operations:
+            op.error_codes = frozenset(c for c, info in self.errors.items() if op.operation_id in info.operations)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Contract:

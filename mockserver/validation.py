@@ -101,6 +101,10 @@ def describe(error: ValidationError, root: str = "body") -> str:
     elif rule == "minItems":
         text = f"{path}: needs at least {value} item(s), got {len(instance)}"
     elif rule in ("oneOf", "anyOf"):
+        near = [e for e in error.context or () if e.validator != "type"]
+        if near:  # some alternative fits the type: the deepest rule it breaks says what is wrong
+            depth = max(len(e.absolute_path) for e in near)
+            return describe(best_match(e for e in near if len(e.absolute_path) == depth), root)
         text = f"{path}: expected {_alternatives(value)}, got {_kind(instance)}"
     elif rule == "format":
         text = f"{path}: {_show(instance)} is not a valid {value}"
@@ -141,7 +145,9 @@ def _alternatives(schemas: list[Any]) -> str:
     for schema in schemas:
         kind = schema.get("type") if isinstance(schema, dict) else None
         if kind == "array":
-            names.append("an array of strings" if schema.get("items") else "an array")
+            items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+            item = items.get("type") if isinstance(items.get("type"), str) else "string" if items else None
+            names.append(f"an array of {item}s" if item else "an array")
         elif isinstance(kind, str):
             names.append(_article(kind))
         else:

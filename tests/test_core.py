@@ -134,17 +134,17 @@ def test_verify_step(msg: Message, given: str, now: float, outcome: Outcome, att
 def test_store_purges_after_retention_and_frees_the_resend_key() -> None:
     real = [1000.0]
     store = MemoryStore(retention_seconds=60, real_time=lambda: real[0])
-    store.insert_message(message(message_id="1"), "k", 100.0)
-    assert store.insert_message(message(message_id="2"), "k", 100.0) is not None  # still active
+    store.insert_messages([(message(message_id="1"), "k")], 100.0)
+    assert store.insert_messages([(message(message_id="2"), "k")], 100.0) is not None  # still active
     real[0] += 300 + 61  # lifetime (300 s) + retention
     assert store.purge(real[0]) == 1 and store.count_messages() == 0
-    assert store.insert_message(message(message_id="3"), "k", 100.0) is None
+    assert store.insert_messages([(message(message_id="3"), "k")], 100.0) is None
 
 
 def test_store_keeps_at_most_max_messages() -> None:
     store = MemoryStore(max_messages=10)
     for n in range(25):
-        store.insert_message(message(message_id=str(n)), None, 100.0)
+        store.insert_messages([(message(message_id=str(n)), None)], 100.0)
     assert store.count_messages() == 10
     assert store.get_message("t", "24") is not None and store.get_message("t", "0") is None
 
@@ -208,3 +208,47 @@ def test_the_packaged_scenarios_are_the_repo_scenarios() -> None:
     """mockserver/data/scenarios links to the root folder, so `pip install .` ships the library."""
     packaged = sorted(p.name for p in (PACKAGE / "data" / "scenarios").glob("*.yaml"))
     assert packaged == sorted(p.name for p in (ROOT / "scenarios").glob("*.yaml")) and packaged
+
+
+def test_store_batch_is_all_or_nothing() -> None:
+    store = MemoryStore()
+    store.insert_messages([(message(message_id="1", to="a"), "k-a")], 100.0)
+    blocked = store.insert_messages([(message(message_id="2", to="b"), "k-b"), (message(message_id="3"), "k-a")], 100.0)
+    assert blocked is not None and blocked.message_id == "1"
+    assert store.get_message("t", "2") is None  # nothing of the refused batch was stored
+    twice = store.insert_messages([(message(message_id="4"), "k-c"), (message(message_id="5"), "k-c")], 100.0)
+    assert twice is not None and store.count_messages() == 1
+
+
+def test_bad_scheme_is_not_echoed() -> None:
+    with pytest.raises(ApiError) as caught:
+        parse_basic("team-a:s3cret")
+    assert "s3cret" not in caught.value.message
+
+
+def test_tenants_are_bounded() -> None:
+    store = MemoryStore(max_tenants=3)
+    for n in range(10):
+        store.insert_messages([(message(message_id=str(n), tenant=f"k{n}"), None)], 100.0)
+    assert store.tenants() == ["k7", "k8", "k9"] and store.count_messages() == 3
+
+
+@pytest.mark.parametrize(("values", "message_part"), [
+    ({"max_delay_seconds": -1}, "expected a finite number of seconds"),
+    ({"hang_seconds": "nan"}, "expected a finite number of seconds"),
+])
+def test_bad_seconds_are_refused(values: dict[str, Any], message_part: str) -> None:
+    with pytest.raises(ConfigError, match=message_part):
+        Settings.from_mapping(values)
+
+
+def test_unknown_environment_variables_are_ignored() -> None:
+    settings = Settings.load(env={"OTP_MOCK_URL": "http://x", "OTP_MOCK_PORT": "9001"})
+    assert settings.port == 9001
+
+
+def test_resend_guard_names_real_operations() -> None:
+    from mockserver import create_app
+
+    with pytest.raises(ConfigError, match="unknown operation 'send_otpp'; did you mean 'send_otp'"):
+        create_app({"resend_guard": "send_otpp"})

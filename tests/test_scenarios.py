@@ -71,7 +71,7 @@ def test_run_time_switch_for_one_key_leaves_the_others(client: Client) -> None:
     assert_error(send(client, key="ci-job-2"), 500, 1000, "")
     assert send(client, key="ci-job-1").status_code == 200
     active = client.get("/_mock/scenario", key=None).get_json()
-    assert active == {"global": None, "keys": {"ci-job-2": "outage"}}
+    assert active == {"global": None, "keys": {"ci-job-2": "outage"}, "missing": []}
 
 
 def test_two_keys_run_two_scenarios_at_once(client: Client) -> None:
@@ -294,3 +294,101 @@ def test_magic_values_can_be_turned_off(client: Client) -> None:
 def test_magic_email_recipient(client: Client) -> None:
     body = {"to": "fail-5019@example.com", "template": {"id": "email-default"}}
     assert_error(client.post("/v1/messages", json=body), 400, 5019, "unsubscribed")
+
+
+# -- regressions found in review ---------------------------------------------------------------
+
+def test_magic_values_work_inside_a_pass_scenario(client: Client) -> None:
+    assert_error(send(client, to="+12025550113", **{"X-Mock-Scenario": "channel-fallback"}), 400, 5013, "")
+
+
+def test_wrong_code_recipient_refuses_even_the_shown_code(client: Client) -> None:
+    message_id = send(client, to="+12025550144").get_json()["message_id"]
+    assert client.verify(message_id, client.code_of(message_id)).get_json()["verified"] is False
+
+
+def test_fixed_code_does_not_touch_caller_codes(client: Client) -> None:
+    body = {"to": "+12025550199", "code": "4321", "template": {"id": "sms-default"}}
+    message_id = client.post("/v1/codes", json=body).get_json()["message_id"]
+    assert client.code_of(message_id) == "4321"
+
+
+def test_unknown_scenario_on_list_templates_stays_in_the_catalogue(client: Client) -> None:
+    assert_error(client.get("/v1/template-configs", headers={"X-Mock-Scenario": "nope"}), 500, 1000, "unknown")
+
+
+ECHO = """
+name: echo
+description: a verify reply that echoes the request, and a templated header
+rules:
+  - operation: verify_otp
+    reply:
+      status: 200
+      headers: {X-Request-Id: "{{id}}", X-Auth: "{{request.headers.authorization}}"}
+      body: {message_id: "{{request.body.message_id}}", verify_code: "{{request.body.verify_code}}", verified: true}
+"""
+
+
+def test_explicit_replies_render_headers_and_never_leave_the_contract(make_client: Any, tmp_path: Path) -> None:
+    client = make_client(scenarios_dir=scenario_dir(tmp_path, echo=ECHO), scenario="echo")
+    ok = client.post("/v1/verifications", json={"message_id": "123", "verify_code": "9"})
+    assert len(ok.headers["X-Request-Id"]) == 19 and ok.headers["X-Auth"] == ""  # no credentials echoed
+    bad = client.post("/v1/verifications", json={"message_id": "abc", "verify_code": "9"})
+    assert_error(bad, 500, 1000, "outside the contract for this request")
+
+
+def test_editing_a_file_restarts_its_progress(make_client: Any, tmp_path: Path) -> None:
+    import os
+    import time
+
+    path = tmp_path / "seq.yaml"
+    path.write_text(SEQUENCE, encoding="utf-8")
+    client = make_client(scenarios_dir=str(tmp_path), scenario="seq")
+    assert statuses([send(client, to="+447700900401")]) == [1000]
+    path.write_text(SEQUENCE.replace("5016", "5012"), encoding="utf-8")
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    client.call("PUT", "/_mock/scenario", json={"name": "seq"}, key=None)  # a switch reloads at once
+    assert statuses([send(client, to=f"+44770090041{i}") for i in range(2)]) == [1000, 5012]
+
+
+def test_a_deleted_active_scenario_is_reported_missing(make_client: Any, tmp_path: Path) -> None:
+    path = tmp_path / "gone.yaml"
+    path.write_text("name: gone\ndescription: d\nrules:\n  - operation: '*'\n    reply: {error: 1000}\n")
+    client = make_client(scenarios_dir=str(tmp_path), scenario="gone")
+    path.unlink()
+    client.get("/_mock/scenarios", key=None)  # forces a rescan
+    assert client.get("/_mock/scenario", key=None).get_json()["missing"] == ["gone"]
+    assert client.get("/v1/template-configs").status_code == 200  # realistic again
+
+
+CYCLE = """
+name: cycle
+description: a 10 s outage every 20 s
+initial_state: a
+states:
+  a: {duration_seconds: 10, then: b}
+  b: {duration_seconds: 10, then: a}
+rules:
+  - operation: list_templates
+    when: {state: b}
+    reply: {error: 1000}
+"""
+
+
+def test_timed_states_survive_a_big_clock_jump(make_client: Any, tmp_path: Path) -> None:
+    client = make_client(scenarios_dir=scenario_dir(tmp_path, cycle=CYCLE), scenario="cycle")
+    assert client.get("/v1/template-configs").status_code == 200
+    client.advance(20 * 50 + 5)  # 50 whole cycles and 5 s: still in state a
+    assert [client.get("/v1/template-configs").status_code for _ in range(3)] == [200, 200, 200]
+    client.advance(10)
+    assert client.get("/v1/template-configs").status_code == 500
+
+
+@pytest.mark.parametrize("settings", [{"resend_guard": ("send_otp", "send_custom_message")}])
+def test_a_refused_batch_sends_nothing(client: Client) -> None:
+    auth_template = {"id": "test-template-1", "params": {"code": "1234"}}
+    client.post("/v1/custom-messages", json={"to": "+447700900501", "template": auth_template})
+    both = {"to": ["+447700900502", "+447700900501"], "template": auth_template}
+    reply = client.post("/v1/custom-messages", json=both)
+    assert_error(reply, 400, 3004, "+447700900501")
+    assert client.get("/_mock/messages?to=%2B447700900502", key=None).get_json()["messages"] == []

@@ -66,6 +66,7 @@ class Message:
     verified_at: float | None = None
     lifecycle: tuple[Event, ...] = field(default_factory=tuple)
     params: dict[str, str] = field(default_factory=dict)
+    never_verifies: bool = False  # a magic test recipient: every code is wrong
 
     @property
     def verified(self) -> bool:

@@ -34,7 +34,7 @@ def verify_step(message: Message, given: str, now: float) -> tuple[Message, Outc
     if message.exhausted:
         return message, Outcome.EXHAUSTED
     assert message.code is not None
-    if same_code(message.code, given):
+    if same_code(message.code, given) and not message.never_verifies:
         event = Event("verified", now)
         return replace(message, verified_at=now, lifecycle=(*message.lifecycle, event)), Outcome.VERIFIED
     attempts = message.attempts + 1

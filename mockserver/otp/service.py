@@ -94,13 +94,13 @@ class OtpService:
             raise ApiError(3002, "template.params.code: required field is missing "
                                  f"(template {template.template_id!r} is an authentication template)")
         recipients = body["to"] if isinstance(body["to"], list) else [body["to"]]
-        # Every recipient is checked before anything is stored, so a bad one sends nothing.
+        # Every recipient is checked, and stored in one atomic batch: a bad one sends nothing.
         messages = [
             self._compose(tenant, "send_custom_message", CUSTOM_MESSAGE, template, body, to,
                           params.get("code"))
             for to in recipients
         ]
-        return [self._deliver(message) for message in messages][0]
+        return self._deliver(*messages)
 
     def _sendable(self, tenant: str, template_id: str) -> Template:
         self._ready(tenant)
@@ -139,15 +139,22 @@ class OtpService:
             return now + 60 * (ttl or self.policy.custom_code_ttl_minutes)
         return now + 60 * ttl if ttl else None
 
-    def _deliver(self, message: Message) -> dict[str, Any]:
-        guarded = message.operation in self.policy.resend_guard and message.code is not None
-        key = f"{message.template_id}\x00{message.to}" if guarded else None
-        blocking = self.store.insert_message(message, key, message.created_at)
+    def _deliver(self, *messages: Message) -> dict[str, Any]:
+        """Store the messages of one send atomically, or refuse them all with 3004."""
+        first = messages[0]
+        blocking = self.store.insert_messages([(m, self._resend_key(m)) for m in messages], first.created_at)
         if blocking is not None:
-            left = int((blocking.expires_at or message.created_at) - message.created_at) + 1
-            raise ApiError(3004, "frequency limit: a code sent to this recipient with template "
-                                 f"{message.template_id!r} is still valid (about {left} s left)")
-        return {"message_id": message.message_id, "send_channel": message.channel}
+            left = max(1, int((blocking.expires_at or first.created_at) - first.created_at) + 1)
+            raise ApiError(3004, f"frequency limit: a code sent to {blocking.to[:40]!r} with template "
+                                 f"{blocking.template_id!r} is still valid (about {left} s left)")
+        return {"message_id": first.message_id, "send_channel": first.channel}
+
+    def _resend_key(self, message: Message) -> str | None:
+        """The 3004 rule's key: one valid code per template and recipient, for guarded operations."""
+        guarded = message.operation in self.policy.resend_guard
+        if not guarded or message.code is None or message.expires_at is None:
+            return None
+        return f"{message.template_id}\x00{message.to}"
 
     # verification -------------------------------------------------------------------------
     def verify(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -203,7 +210,8 @@ class OtpService:
         return updated
 
     def adjust_message(self, tenant: str, message_id: str, ttl_seconds: float | None = None,
-                       code: str | None = None, fail_channels: list[str] | None = None) -> None:
+                       code: str | None = None, fail_channels: list[str] | None = None,
+                       never_verifies: bool = False) -> None:
         """Change a sent message as a scenario asks: a shorter life, a fixed code, or channels
         that fail so delivery falls back along the template's strategy."""
         message = self.store.get_message(tenant, message_id)
@@ -221,6 +229,8 @@ class OtpService:
                 changed = replace(changed, code=code, text=text)
             if fail_channels:
                 changed = _fall_back(changed, strategy, set(fail_channels))
+            if never_verifies:
+                changed = replace(changed, never_verifies=True)
             return changed, None
 
         self.store.update_message(tenant, message_id, step)

@@ -1,6 +1,7 @@
 """The scenario engine: the mock's Interceptor. Picks the active scenario of a request, finds
-the first rule that fires, and answers for it; otherwise magic values, otherwise the realistic
-behaviour. Counters, sequences and named states are kept per scenario and per dev_key.
+the first rule that fires, and answers for it; magic values apply in every scenario; a request
+nothing matches gets the realistic behaviour. Counters, sequences and named states are kept
+per scenario and per dev_key, and start over when the scenario's file is edited.
 
 Choosing a scenario, first match wins: the `X-Mock-Scenario` header; `Prefer: code=NNNN` (one
 documented error, once); the scenario set for the request's dev_key; the global one.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import random
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,17 +24,20 @@ from mockserver.pipeline import ApiReply, Context
 from mockserver.scenarios import magic
 from mockserver.scenarios.library import Library
 from mockserver.scenarios.model import Reply, Rule, Scenario
+from mockserver.scenarios.states import settle
 from mockserver.scenarios.templating import RenderContext, TemplateError, render
 
-_PREFER = re.compile(r"(?:^|[;,\s])code=(\d+)")
+_PREFER = re.compile(r"(?:^|[;,\s])code=\"?(\d+)\"?")
 _SENDS = {"send_otp", "send_custom_code", "send_custom_message"}
 SCENARIO_HEADER = "x-mock-scenario"
+MAX_PROGRESS = 10_000  # scenario x dev_key entries kept; the least recently used go first
 
 
 @dataclass
 class _Progress:
-    """Where one scenario stands for one dev_key."""
+    """Where one scenario (as loaded: an edit starts over) stands for one dev_key."""
 
+    scenario: Scenario
     state: str
     entered: float
     calls: dict[int, int] = field(default_factory=dict)  # rule index -> matching calls
@@ -49,10 +54,10 @@ class ScenarioEngine:
         self.magic_values = magic_values
         self.max_delay = max_delay
         self._rng = random.Random(seed)  # noqa: S311 - replayable test behaviour, not secrets
-        self._faker: Faker | None = None
-        self._seed = seed
+        self._faker = Faker()
+        self._faker.seed_instance(seed if seed is not None else 0)
         self._lock = threading.Lock()
-        self._progress: dict[tuple[str, str], _Progress] = {}
+        self._progress: OrderedDict[tuple[str, str], _Progress] = OrderedDict()
         self._active: dict[str | None, str] = {}
         self._pending = threading.local()
         if default is not None:
@@ -61,6 +66,7 @@ class ScenarioEngine:
     # selection ----------------------------------------------------------------------------
     def activate(self, name: str | None, dev_key: str | None = None) -> None:
         """Make a scenario active for everyone, or for one dev_key; None goes back to realistic."""
+        self.library.refresh(force=True)
         if name is not None and self.library.get(name) is None:
             raise KeyError(name)
         with self._lock:
@@ -72,9 +78,12 @@ class ScenarioEngine:
                 del self._progress[key]
 
     def active(self) -> dict[str, Any]:
+        """The active scenarios, and those whose file has gone (the mock is realistic there)."""
+        known = self.library.scenarios
         with self._lock:
-            return {"global": self._active.get(None),
-                    "keys": {k: v for k, v in self._active.items() if k is not None}}
+            chosen = dict(self._active)
+        return {"global": chosen.get(None), "keys": {k: v for k, v in chosen.items() if k is not None},
+                "missing": sorted({v for v in chosen.values() if v not in known})}
 
     def reset(self, dev_key: str | None = None) -> None:
         """Forget counters, sequences and states (of one dev_key, or all)."""
@@ -84,12 +93,12 @@ class ScenarioEngine:
 
     def _chosen(self, context: Context) -> Scenario | None:
         self.library.refresh()
-        named = context.request.header(SCENARIO_HEADER)
+        named = (context.request.header(SCENARIO_HEADER) or "").strip()
         if named:
-            scenario = self.library.get(named.strip())
+            scenario = self.library.get(named)
             if scenario is None:
-                raise ApiError(3002, f"X-Mock-Scenario: unknown scenario {named.strip()!r}; "
-                                     f"known: {', '.join(sorted(self.library.scenarios)) or 'none'}")
+                known = ", ".join(sorted(self.library.scenarios)) or "none"
+                raise _client_error(context, f"X-Mock-Scenario: unknown scenario {named!r}; known: {known}")
             return scenario
         with self._lock:
             name = self._active.get(context.tenant) or self._active.get(None)
@@ -97,23 +106,23 @@ class ScenarioEngine:
 
     # the hook points ----------------------------------------------------------------------
     def before(self, context: Context) -> ApiReply | None:
-        self._pending.effects = {}
-        self._pending.delay = 0.0
+        self._pending.request, self._pending.effects, self._pending.delay = context.request, {}, 0.0
         prefer = _PREFER.search(context.request.header("prefer") or "")
         if prefer:
             return self._error_reply(int(prefer.group(1)), None, context)
         scenario = self._chosen(context)
-        if scenario is not None:
-            found = self._fire(scenario, context)
-            if found is not None:
-                rule, reply = found
-                return self._answer(rule, reply, context)
+        found = self._fire(scenario, context) if scenario is not None else None
+        if found is not None:
+            answer = self._answer(*found, context)
+            if answer is not None:
+                return answer
         return self._magic(context)
 
     def after(self, context: Context, reply: ApiReply) -> ApiReply:
-        effects: dict[str, Any] = getattr(self._pending, "effects", {})
-        delay: float = getattr(self._pending, "delay", 0.0)
-        self._pending.effects, self._pending.delay = {}, 0.0
+        mine = getattr(self._pending, "request", None) is context.request
+        effects: dict[str, Any] = self._pending.effects if mine else {}
+        delay: float = self._pending.delay if mine else 0.0
+        self._pending.request, self._pending.effects, self._pending.delay = None, {}, 0.0
         if effects and reply.status == 200 and context.operation.operation_id in _SENDS:
             message_id = reply.body.get("message_id") if isinstance(reply.body, dict) else None
             if message_id:
@@ -124,11 +133,12 @@ class ScenarioEngine:
 
     # rules --------------------------------------------------------------------------------
     def _fire(self, scenario: Scenario, context: Context) -> tuple[Rule, Reply] | None:
+        candidates = [rule for rule in scenario.rules if _static_match(rule, context)]  # regexes outside the lock
         now = self.service.now(context.tenant)
         with self._lock:
             progress = self._progress_of(scenario, context.tenant, now)
-            for rule in scenario.rules:
-                if not self._matches(rule, context, progress.state):
+            for rule in candidates:
+                if rule.match.state is not None and rule.match.state != progress.state:
                     continue
                 count = progress.calls[rule.index] = progress.calls.get(rule.index, 0) + 1
                 if rule.match.calls is not None and count not in rule.match.calls:
@@ -148,14 +158,12 @@ class ScenarioEngine:
     def _progress_of(self, scenario: Scenario, tenant: str, now: float) -> _Progress:
         key = (scenario.name, tenant)
         progress = self._progress.get(key)
-        if progress is None:
-            progress = self._progress[key] = _Progress(scenario.initial_state, now)
-        for _ in range(len(scenario.states) + 1):  # timed states hand over to their successor
-            spec = scenario.states.get(progress.state)
-            if spec is None or spec.duration_seconds is None or now < progress.entered + spec.duration_seconds:
-                break
-            progress.entered += spec.duration_seconds
-            progress.state = spec.then or scenario.initial_state
+        if progress is None or progress.scenario is not scenario:  # new, or the file was edited
+            progress = self._progress[key] = _Progress(scenario, scenario.initial_state, now)
+            while len(self._progress) > MAX_PROGRESS:
+                self._progress.popitem(last=False)
+        self._progress.move_to_end(key)
+        progress.state, progress.entered = settle(scenario, progress.state, progress.entered, now)
         return progress
 
     def _next_reply(self, rule: Rule, progress: _Progress) -> Reply | None:
@@ -169,55 +177,47 @@ class ScenarioEngine:
             return rule.replies[fired % len(rule.replies)]
         return None  # the sequence is over: the realistic behaviour takes over
 
-    def _matches(self, rule: Rule, context: Context, state: str) -> bool:
-        match = rule.match
-        if rule.operations is not None and context.operation.operation_id not in rule.operations:
-            return False
-        if match.state is not None and match.state != state:
-            return False
-        if match.dev_key is not None and match.dev_key != context.tenant:
-            return False
-        body = context.body if isinstance(context.body, dict) else {}
-        if not _recipient_matches(match, body.get("to")):
-            return False
-        template: dict[str, Any] = body["template"] if isinstance(body.get("template"), dict) else {}
-        template_id = template.get("id") or context.request.path_params.get("templateId") or body.get("template_id")
-        if match.template_id is not None and match.template_id != template_id:
-            return False
-        if any(context.request.header(name) != value for name, value in match.headers.items()):
-            return False
-        return all(_dig(body, path) == value for path, value in match.body.items())
-
     # replies ------------------------------------------------------------------------------
     def _answer(self, rule: Rule, reply: Reply, context: Context) -> ApiReply | None:
         delay = self._delay(reply, rule)
-        if reply.kind == "pass":
-            self._pending.effects = dict(reply.passthrough or {})
-            self._pending.delay = delay
+        if reply.kind == "pass":  # realistic, maybe changed; magic values still apply after it
+            self._pending.effects, self._pending.delay = dict(reply.passthrough or {}), delay
             return None
         if reply.kind == "fault":
-            sample = self._sample(context)
+            sample = self.library.contract.example(context.operation.operation_id, 200)
             return ApiReply(500 if sample is None else 200, sample, delay=delay, fault=reply.fault)
         if reply.kind == "error":
             assert reply.error is not None
             answer = self._error_reply(reply.error, reply.message, context)
             return ApiReply(answer.status, answer.body, delay=delay)
+        return self._explicit(rule, reply, context, delay)
+
+    def _explicit(self, rule: Rule, reply: Reply, context: Context, delay: float) -> ApiReply:
+        """An explicit reply rendered for this request; refused (1000) if it leaves the contract."""
+        assert reply.status is not None
         try:
-            body = render(reply.body, self._render_context(context))
+            with self._lock:  # one seeded Faker: the order of draws must not depend on threads
+                rendered = render({"body": reply.body, "headers": reply.headers}, self._render_context(context))
         except TemplateError as exc:
             raise ApiError(1000, f"scenario rule at {rule.where}: {exc}") from None
-        assert reply.status is not None
-        return ApiReply(reply.status, body, dict(reply.headers), delay=delay)
+        headers = {str(k): str(v) for k, v in rendered["headers"].items()}
+        problems = context.operation.reply_problems(reply.status, rendered["body"])
+        if problems or any("\n" in v or "\r" in v for v in headers.values()):
+            problem = problems[0] if problems else "a header value holds a line break"
+            raise ApiError(1000, f"scenario rule at {rule.where} made a reply outside the contract for this "
+                                 f"request ({problem}); the mock answers 1000 instead")
+        return ApiReply(reply.status, rendered["body"], headers, delay=delay)
 
     def _error_reply(self, code: int, message: str | None, context: Context) -> ApiReply:
-        contract = self.service_contract
+        contract = self.library.contract
         info = contract.errors.get(code)
         op_id = context.operation.operation_id
         if info is None or op_id not in info.operations:
-            raise ApiError(3002, f"Prefer: code={code} is not a documented error of {op_id}; documented: "
-                                 + ", ".join(str(c) for c, i in sorted(contract.errors.items())
-                                             if op_id in i.operations))
-        return ApiReply(info.status, {"code": code, "message": message or info.message})
+            documented = ", ".join(str(c) for c, i in sorted(contract.errors.items()) if op_id in i.operations)
+            raise _client_error(context, f"Prefer: code={code} is not a documented error of {op_id}; "
+                                         f"documented: {documented}")
+        delay = self._pending.delay if getattr(self._pending, "request", None) is context.request else 0.0
+        return ApiReply(info.status, {"code": code, "message": message or info.message}, delay=delay)
 
     def _delay(self, reply: Reply, rule: Rule) -> float:
         spec = reply.delay or rule.delay
@@ -227,7 +227,8 @@ class ScenarioEngine:
             return min(self.max_delay, spec.draw(self._rng))
 
     def _magic(self, context: Context) -> ApiReply | None:
-        if not self.magic_values or context.operation.operation_id not in _SENDS:
+        op_id = context.operation.operation_id
+        if not self.magic_values or op_id not in _SENDS:
             return None
         body = context.body if isinstance(context.body, dict) else {}
         to = body.get("to")
@@ -236,25 +237,42 @@ class ScenarioEngine:
             code = magic.send_error(str(recipient))
             if code is not None:
                 return self._error_reply(code, None, context)
-        self._pending.effects = magic.effect(str(recipients[0])) if recipients else {}
+        if op_id == "send_otp":  # fixed, expired and never-matching codes are about platform codes
+            self._pending.effects = {**self._pending.effects, **magic.effect(str(to))}
         return None
 
-    def _sample(self, context: Context) -> Any:
-        return self.service_contract.example(context.operation.operation_id, 200)
-
     def _render_context(self, context: Context) -> RenderContext:
-        if self._faker is None:
-            self._faker = Faker()
-            self._faker.seed_instance(self._seed if self._seed is not None else 0)
-        return RenderContext(context.body, context.request.headers, context.request.path_params, self._faker,
+        headers = {k: v for k, v in context.request.headers.items() if k.lower() != "authorization"}
+        return RenderContext(context.body, headers, context.request.path_params, self._faker,
                              self.service.ids.next, self.service.now(context.tenant), context.tenant)
 
-    @property
-    def service_contract(self) -> Any:
-        return self.library.contract
+
+def _client_error(context: Context, message: str) -> ApiError:
+    """A mistake of the caller: 3002 where the operation documents it, else 1000 (list_templates)."""
+    return ApiError(3002 if 3002 in context.operation.error_codes else 1000, message)
 
 
-def _recipient_matches(match: Any, to: Any) -> bool:
+def _static_match(rule: Rule, context: Context) -> bool:
+    """The conditions that do not depend on the scenario's progress."""
+    match = rule.match
+    if rule.operations is not None and context.operation.operation_id not in rule.operations:
+        return False
+    if match.dev_key is not None and match.dev_key != context.tenant:
+        return False
+    body = context.body if isinstance(context.body, dict) else {}
+    if not _recipient_matches(rule, body.get("to")):
+        return False
+    template: dict[str, Any] = body["template"] if isinstance(body.get("template"), dict) else {}
+    template_id = template.get("id") or context.request.path_params.get("templateId") or body.get("template_id")
+    if match.template_id is not None and match.template_id != template_id:
+        return False
+    if any(context.request.header(name) != value for name, value in match.headers.items()):
+        return False
+    return all(_dig(body, path) == value for path, value in match.body.items())
+
+
+def _recipient_matches(rule: Rule, to: Any) -> bool:
+    match = rule.match
     if match.to is None and match.to_prefix is None and match.to_pattern is None:
         return True
     recipients = to if isinstance(to, list) else [to]

@@ -38,7 +38,7 @@ class Library:
         self._lock = threading.Lock()
         self._by_file: dict[Path, Scenario] = {}
         self._stamps: dict[Path, tuple[float, int]] = {}
-        self.errors: dict[str, FileError] = {}
+        self._errors: dict[str, FileError] = {}
         self._checked = 0.0
         self.refresh(force=True)
 
@@ -50,6 +50,12 @@ class Library:
     def get(self, name: str) -> Scenario | None:
         return self.scenarios.get(name)
 
+    @property
+    def errors(self) -> dict[str, FileError]:
+        """Files rejected since they last loaded cleanly (a copy, safe to iterate)."""
+        with self._lock:
+            return dict(self._errors)
+
     def refresh(self, force: bool = False) -> None:
         """Reload files whose size or modification time changed; at most every `check_every` s."""
         now = time.monotonic()
@@ -58,10 +64,14 @@ class Library:
         with self._lock:
             self._checked = now
             files = sorted({p for pattern in PATTERNS for p in self.folder.glob(pattern)})
-            for gone in set(self._stamps) - set(files):
-                self._stamps.pop(gone, None)
-                self._by_file.pop(gone, None)
-                self.errors.pop(str(gone), None)
+            gone = set(self._stamps) - set(files)
+            for path in gone:
+                self._stamps.pop(path, None)
+                self._by_file.pop(path, None)
+                self._errors.pop(str(path), None)
+            if gone:  # a file that lost a name clash may load now: try the rejected ones again
+                for path in [p for p in self._stamps if str(p) in self._errors]:
+                    del self._stamps[path]
             for path in files:
                 self._reload(path)
 
@@ -77,15 +87,15 @@ class Library:
         try:
             scenario = load_file(path, self.contract, _label(path))
             self._check_unique(path, scenario)
-        except ConfigError as exc:
+        except Exception as exc:  # noqa: BLE001 - any broken file is reported, never fatal
             kept = " (the last good version keeps running)" if path in self._by_file else ""
-            self.errors[str(path)] = FileError(str(path), str(exc), time.time())
+            self._errors[str(path)] = FileError(str(path), str(exc), time.time())
             log.warning("scenario file rejected%s: %s", kept, exc)
             return
         if path in self._by_file:
             log.info("scenario %r reloaded from %s", scenario.name, _label(path))
         self._by_file[path] = scenario
-        self.errors.pop(str(path), None)
+        self._errors.pop(str(path), None)
 
     def _check_unique(self, path: Path, scenario: Scenario) -> None:
         for other, existing in self._by_file.items():

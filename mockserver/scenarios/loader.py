@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,15 @@ from mockserver.validation import describe
 
 _VALIDATOR = Draft202012Validator(SCENARIO, format_checker=Draft202012Validator.FORMAT_CHECKER)
 _SEND = {"send_otp", "send_custom_code", "send_custom_message"}
+_RESERVED_HEADERS = {"content-length", "content-type", "transfer-encoding", "connection"}
 
 
 def load_file(path: Path, contract: Contract, label: str | None = None) -> Scenario:
     """One scenario from a file, or a ConfigError that says where and what is wrong."""
     source = label or str(path)
     try:
+        if path.stat().st_size > yamlsafe.MAX_BYTES:
+            raise ConfigError(f"{source}: file is larger than {yamlsafe.MAX_BYTES} bytes")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read the scenario file: {exc}") from None
@@ -40,6 +44,16 @@ def load_file(path: Path, contract: Contract, label: str | None = None) -> Scena
 
 
 def load_text(text: str, source: str, contract: Contract) -> Scenario:
+    """Like load_file, for text; any failure at all becomes a ConfigError naming the file."""
+    try:
+        return _load(text, source, contract)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a checker must report, never crash: name the file at least
+        raise ConfigError(f"{source}: cannot load the scenario: {type(exc).__name__}: {exc}") from None
+
+
+def _load(text: str, source: str, contract: Contract) -> Scenario:
     data, marks = yamlsafe.load(text, source)
     problems = sorted(_VALIDATOR.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if problems:
@@ -51,7 +65,7 @@ def _schema_message(error: ValidationError, marks: yamlsafe.Marks) -> str:
     path = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))[0]
+        extra = sorted(str(k) for k in set(error.instance) - set(allowed))[0]
         return f"{marks.at((*path, extra), key=True)}: unknown key {extra!r}{_suggest(extra, allowed)}"
     if error.validator == "required":
         return f"{marks.at(path)}: {describe(error, root='scenario')}"
@@ -101,6 +115,8 @@ class _Builder:
         operations = self._operations(raw["operation"], (*at, "operation"))
         if ("reply" in raw) == ("sequence" in raw) and not ("delay" in raw and "sequence" not in raw):
             raise self.fail(at, "a rule needs exactly one of 'reply' or 'sequence' (or only a 'delay')")
+        if "then" in raw and "sequence" not in raw:
+            raise self.fail((*at, "then"), "'then' says what follows a 'sequence'; this rule has none")
         raws = raw["sequence"] if "sequence" in raw else [raw.get("reply", {"pass": True})]
         where = "sequence" if "sequence" in raw else "reply"
         replies = tuple(self._reply(r, operations, (*at, where, i) if where == "sequence" else (*at, where))
@@ -139,6 +155,7 @@ class _Builder:
         if "error" in raw:
             self._check_error(raw["error"], ops, (*path, "error"))
         if "status" in raw:
+            self._check_portable(raw, path)
             for op in ops:
                 self._check_explicit(raw, op, path)
         return Reply(error=raw.get("error"), message=raw.get("message"), status=raw.get("status"),
@@ -155,6 +172,20 @@ class _Builder:
             if op.operation_id not in info.operations:
                 raise self.fail(path, f"error {code} is not documented for {op.operation_id} (it comes with "
                                       f"{', '.join(info.operations)}); name the operations the rule applies to")
+
+    def _check_portable(self, raw: dict[str, Any], path: tuple[Any, ...]) -> None:
+        """Headers the mock may send as they are, and a body that is plain JSON."""
+        for name, value in (raw.get("headers") or {}).items():
+            if str(name).lower() in _RESERVED_HEADERS:
+                raise self.fail((*path, "headers", name), f"header {name!r} is set by the mock; "
+                                                          "use a fault for a broken framing")
+            if "\n" in str(value) or "\r" in str(value):
+                raise self.fail((*path, "headers", name), f"header {name!r} holds a line break")
+        try:
+            json.dumps(raw.get("body"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise self.fail((*path, "body"), f"body is not plain JSON ({exc}); quote dates and other "
+                                             "YAML-only values") from None
 
     def _check_explicit(self, raw: dict[str, Any], op: Operation, path: tuple[Any, ...]) -> None:
         status = raw["status"]

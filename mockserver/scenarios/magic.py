@@ -54,5 +54,5 @@ def effect(recipient: str) -> dict[str, object]:
     if recipient in ("+12025550133", "expired@example.com"):
         return {"ttl_seconds": 0}
     if recipient in ("+12025550144", "wrong-code@example.com"):
-        return {"code": "never-matches"}
+        return {"never_verifies": True}
     return {}

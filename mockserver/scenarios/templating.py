@@ -93,7 +93,10 @@ def _fake(name: str, faker: Faker) -> Any:
                             "faker.msisdn)") from None
     if not callable(provider):
         raise TemplateError(f"faker.{name} is not a Faker provider")
-    return provider()
+    try:
+        return provider()
+    except (TypeError, ValueError) as exc:
+        raise TemplateError(f"faker.{name} needs arguments, which templates cannot pass ({exc})") from None
 
 
 def _text(value: Any) -> str:

@@ -53,6 +53,8 @@ def load(text: str, source: str) -> tuple[Any, Marks]:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise ConfigError(f"{where}: {exc.problem or exc.context}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply for a scenario file") from None
     finally:
         loader.dispose()
 

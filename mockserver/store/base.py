@@ -65,13 +65,14 @@ class Store(Protocol):
         """Remove a template; False when it did not exist."""
 
     # messages -----------------------------------------------------------------------------
-    def insert_message(
-        self, message: Message, resend_key: str | None, now: float
+    def insert_messages(
+        self, batch: list[tuple[Message, str | None]], now: float
     ) -> Message | None:
-        """Store a message unless another one with the same resend key is still active.
+        """Store messages unless one of their resend keys belongs to a message still active.
 
-        Atomic: returns the blocking message (and stores nothing) when one is active at `now`,
-        else stores `message` and returns None. `resend_key` None means no such rule applies.
+        Atomic for the whole batch: returns the blocking message (and stores nothing) when a key
+        is held by a message active at `now`, or appears twice in the batch; else stores every
+        message and returns None. A key of None means no resend rule applies to that message.
         """
 
     def get_message(self, tenant: str, message_id: str) -> Message | None: ...

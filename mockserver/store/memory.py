@@ -27,7 +27,8 @@ class _Tenant:
 
 class MemoryStore:
     """State in dictionaries. Expired messages are purged after `retention_seconds` of real
-    time, and at most `max_messages` are kept (the oldest-to-purge go first), so memory stays
+    time, at most `max_messages` are kept (the oldest-to-purge go first) and at most
+    `max_tenants` dev_keys hold state (the least recently used is forgotten), so memory stays
     flat however long the mock runs."""
 
     name = "memory"
@@ -37,9 +38,11 @@ class MemoryStore:
         retention_seconds: float = 3600.0,
         max_messages: int = 100_000,
         real_time: Callable[[], float] = time.time,
+        max_tenants: int = 10_000,
     ) -> None:
         self._lock = threading.RLock()
-        self._tenants: dict[str, _Tenant] = {}
+        self._tenants: OrderedDict[str, _Tenant] = OrderedDict()
+        self._max_tenants = max_tenants
         self._seeded: set[str] = set()
         self._offset = 0.0
         self._retention = retention_seconds
@@ -54,7 +57,20 @@ class MemoryStore:
         state = self._tenants.get(tenant)
         if state is None:
             state = self._tenants[tenant] = _Tenant()
+            while len(self._tenants) > self._max_tenants:
+                self._forget(next(iter(self._tenants)))
+        self._tenants.move_to_end(tenant)
         return state
+
+    def _forget(self, tenant: str) -> None:
+        state = self._tenants.pop(tenant, None)
+        self._seeded.discard(tenant)
+        if state is not None:
+            self._count -= len(state.messages)
+        if len(self._purge_heap) > 2 * self._count + 64:  # drop entries of forgotten messages
+            self._purge_heap = [e for e in self._purge_heap if e[2] in self._tenants
+                                and e[3] in self._tenants[e[2]].messages]
+            heapq.heapify(self._purge_heap)
 
     def seed_tenant(self, tenant: str, templates: Iterable[Template]) -> None:
         with self._lock:
@@ -74,10 +90,7 @@ class MemoryStore:
                 self._offset = 0.0
                 self._count = 0
                 return
-            state = self._tenants.pop(tenant, None)
-            self._seeded.discard(tenant)
-            if state is not None:
-                self._count -= len(state.messages)
+            self._forget(tenant)
 
     def tenants(self) -> list[str]:
         with self._lock:
@@ -128,27 +141,37 @@ class MemoryStore:
             return self._tenant(tenant).templates.pop(template_id, None) is not None
 
     # messages -----------------------------------------------------------------------------
-    def insert_message(
-        self, message: Message, resend_key: str | None, now: float
+    def insert_messages(
+        self, batch: list[tuple[Message, str | None]], now: float
     ) -> Message | None:
         with self._lock:
-            state = self._tenant(message.tenant)
-            if resend_key is not None:
-                blocking = state.messages.get(state.active.get(resend_key, ""))
+            for index, (message, key) in enumerate(batch):
+                if key is None:
+                    continue
+                state = self._tenant(message.tenant)
+                blocking = state.messages.get(state.active.get(key, ""))
                 if blocking is not None and blocking.active(now):
                     return blocking
-                previous = state.active.get(resend_key)
-                if previous is not None:
-                    state.keys.pop(previous, None)
-                state.active[resend_key] = message.message_id
-                state.keys[message.message_id] = resend_key
-            state.messages[message.message_id] = message
-            self._count += 1
-            self._schedule_purge(message)
+                if any(other_key == key for _, other_key in batch[:index]):
+                    return batch[index - 1][0]
+            for message, key in batch:
+                self._insert(message, key)
             self._purge_locked(self._real_time())
             while self._count > self._max and self._purge_heap:
                 self._drop(*heapq.heappop(self._purge_heap)[2:])
             return None
+
+    def _insert(self, message: Message, key: str | None) -> None:
+        state = self._tenant(message.tenant)
+        if key is not None:
+            previous = state.active.get(key)
+            if previous is not None:
+                state.keys.pop(previous, None)
+            state.active[key] = message.message_id
+            state.keys[message.message_id] = key
+        state.messages[message.message_id] = message
+        self._count += 1
+        self._schedule_purge(message)
 
     def get_message(self, tenant: str, message_id: str) -> Message | None:
         with self._lock:

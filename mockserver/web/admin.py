@@ -71,6 +71,9 @@ def blueprint(pipeline: Pipeline, admin_spec: dict[str, Any], started: float,
                 raise AdminError(400, "advance_seconds: expected a number of seconds from 0 to "
                                       f"{int(MAX_ADVANCE)}, got {seconds!r}")
             tenant = _optional_key(body)
+            if service.store.clock_offset(tenant or "") + float(seconds) > MAX_ADVANCE:
+                raise AdminError(400, f"the virtual clock can run at most {int(MAX_ADVANCE)} s ahead; "
+                                      "POST /_mock/reset to start over")
             service.store.advance_clock(float(seconds), tenant)
         offset = service.store.clock_offset(tenant or "")
         return jsonify(dev_key=tenant, offset_seconds=offset, now=iso(now(tenant)))
@@ -177,7 +180,7 @@ def _int_arg(name: str, default: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 10_000:
         raise AdminError(400, f"{name}: expected a whole number from 1 to 10000, got {raw!r}")
     return int(raw)
 
