@@ -1,0 +1,1 @@
+"""The contract suites: stateless, stateful (links), OTP behaviour, characterisation (opt-in)."""
