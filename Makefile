@@ -33,7 +33,7 @@ lint-contract: $(STAMP) node_modules/.installed  ## the contract: OpenAPI 3.1 va
 	npx --no-install redocly lint openapi.yaml --config redocly.yaml --format=stylish
 
 lint-python: $(STAMP)
-	$(VENV)/bin/ruff check mockserver tests
+	$(VENV)/bin/ruff check mockserver contracts tests
 
 types: $(STAMP)
 	$(VENV)/bin/mypy

@@ -148,5 +148,13 @@ def scenarios(**options: Any) -> None:
         click.echo(f"  {' or '.join(row.recipients):<48} {row.outcome}")
 
 
+def _register_contract() -> None:
+    from contracts.cli import contract  # light: loads schemathesis only when the command runs
+
+    main.add_command(contract)
+
+
+_register_contract()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -136,10 +136,14 @@ class Pipeline:
         return reply
 
     def _guarded(self, op: Operation, request: ApiRequest, tenant: str) -> ApiReply:
-        """Serve an authenticated request; every outcome passes through the `after` hook."""
+        """Serve an authenticated request; every outcome passes through the `after` hook,
+        which sees the parsed body whenever there is one (also on business errors)."""
         context = Context(op, request, tenant)
         try:
-            context, reply = self._serve(op, request, tenant)
+            if self.validate_requests:
+                op.check_params(request.path_params)
+            context = Context(op, request, tenant, self._body(op, request))
+            reply = self.interceptor.before(context) or self._run(context)
         except ApiError as error:
             reply = self.error_reply(error)
         except Exception:
@@ -149,15 +153,9 @@ class Pipeline:
             reply = self.error_reply(ApiError(1000, "internal server error (a bug of the mock; see its log)"))
         return self.interceptor.after(context, reply)
 
-    def _serve(self, op: Operation, request: ApiRequest, tenant: str) -> tuple[Context, ApiReply]:
-        if self.validate_requests:
-            op.check_params(request.path_params)
-        context = Context(op, request, tenant, self._body(op, request))
-        scripted = self.interceptor.before(context)
-        if scripted is not None:
-            return context, scripted
-        result = HANDLERS[op.operation_id](self.service, tenant, context.body, request.path_params)
-        return context, ApiReply(200, result)
+    def _run(self, context: Context) -> ApiReply:
+        handler = HANDLERS[context.operation.operation_id]
+        return ApiReply(200, handler(self.service, context.tenant, context.body, context.request.path_params))
 
     def _body(self, op: Operation, request: ApiRequest) -> Any:
         if not op.has_body:
