@@ -30,12 +30,11 @@ OPERATIONS = ("POST /v1/messages", "POST /v1/codes", "POST /v1/verifications", "
 
 
 def contract_command() -> list[str]:
-    """`otp-mock contract` once mockserver's CLI registers it; the same command via `-m contracts` before."""
+    """`otp-mock contract`, as a user runs it (the same entry point as the console script)."""
     from mockserver import cli
 
-    if "contract" in getattr(cli.main, "commands", {}):
-        return [sys.executable, "-m", "mockserver", "contract"]
-    return [sys.executable, "-m", "contracts"]
+    assert "contract" in cli.main.commands, "otp-mock has no contract command"
+    return [sys.executable, "-m", "mockserver", "contract"]
 
 
 def with_credentials() -> dict[str, str]:
