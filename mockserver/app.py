@@ -33,7 +33,7 @@ from mockserver.otp.templates import new_template
 from mockserver.pipeline import Interceptor, Pipeline
 from mockserver.scenarios.engine import ScenarioEngine
 from mockserver.scenarios.library import Library
-from mockserver.store import MemoryStore, Store
+from mockserver.store import Store, open_store
 from mockserver.web import admin, api
 
 DATA = Path(__file__).parent / "data"
@@ -60,7 +60,8 @@ def create_app(
         starting_templates=load_templates(contract, settings.templates_file),
     )
     _check_operations("resend_guard", settings.resend_guard, contract)
-    store = store or MemoryStore(settings.retention_seconds, settings.max_messages, max_tenants=settings.max_tenants)
+    store = store or open_store(settings.store, settings.retention_seconds, settings.max_messages,
+                                settings.max_tenants)
     service = OtpService(store, clock or SystemClock(), rng, policy)
     engine = scenario_engine(settings, contract, service)
     pipeline = Pipeline(contract, KeyRing.load(settings.keys_file), service,

@@ -51,6 +51,7 @@ class Settings:
     retention_seconds: float = 3600.0
     max_messages: int = 100_000
     max_tenants: int = 10_000
+    store: str = "memory"  # or sqlite:PATH (durable, shared by processes)
     # checking the mock itself
     validate_responses: str = "log"
     validate_requests: bool = True  # off only for deliberately broken mocks (drift tests)

@@ -1,0 +1,213 @@
+"""The SQLite store: durable, and shared by the worker processes of one machine.
+
+Every operation that must be atomic runs in one `BEGIN IMMEDIATE` transaction (the write lock
+is taken before reading), so "verify exactly once" and the 3004 window hold across processes.
+WAL mode lets readers go on while one writer commits; `busy_timeout` makes writers wait their
+turn instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from mockserver.otp.codec import message_from_dict, message_to_dict, template_from_dict, template_to_dict
+from mockserver.otp.model import Message, Template
+from mockserver.store.base import MessageQuery
+
+T = TypeVar("T")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS clock (tenant TEXT PRIMARY KEY, offset REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS tenants (tenant TEXT PRIMARY KEY, seeded INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS templates (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, template_id TEXT NOT NULL,
+    data TEXT NOT NULL, UNIQUE (tenant, template_id));
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, message_id TEXT NOT NULL,
+    resend_key TEXT, recipient TEXT NOT NULL, template_id TEXT NOT NULL, created_at REAL NOT NULL,
+    purge_at REAL NOT NULL, data TEXT NOT NULL, UNIQUE (tenant, message_id));
+CREATE INDEX IF NOT EXISTS messages_resend ON messages (tenant, resend_key);
+CREATE INDEX IF NOT EXISTS messages_purge ON messages (purge_at);
+CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient, created_at);
+CREATE INDEX IF NOT EXISTS messages_created ON messages (created_at);
+"""
+GLOBAL = ""  # the clock row of everyone
+
+
+class SqliteStore:
+    """State in one SQLite file; one connection per thread (and so per process)."""
+
+    name = "sqlite"
+
+    def __init__(self, path: str | Path, retention_seconds: float = 3600.0, max_messages: int = 100_000,
+                 real_time: Callable[[], float] = time.time) -> None:
+        self.path = str(path)
+        self._retention = retention_seconds
+        self._max = max_messages
+        self._real_time = real_time
+        self._local = threading.local()
+        self._connection().executescript(_SCHEMA)
+
+    # connections --------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One atomic transaction that holds the write lock from its first statement."""
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # tenants ------------------------------------------------------------------------------
+    def seed_tenant(self, tenant: str, templates: Iterable[Template]) -> None:
+        with self._write() as db:
+            if db.execute("SELECT seeded FROM tenants WHERE tenant = ?", (tenant,)).fetchone():
+                return
+            db.execute("INSERT INTO tenants (tenant, seeded) VALUES (?, 1)", (tenant,))
+            db.executemany("INSERT OR IGNORE INTO templates (tenant, template_id, data) VALUES (?, ?, ?)",
+                           [(tenant, t.template_id, json.dumps(template_to_dict(t))) for t in templates])
+
+    def reset(self, tenant: str | None = None) -> None:
+        with self._write() as db:
+            if tenant is None:
+                for table in ("clock", "tenants", "templates", "messages"):
+                    db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+                return
+            for table in ("clock", "tenants", "templates", "messages"):
+                db.execute(f"DELETE FROM {table} WHERE tenant = ?", (tenant,))  # noqa: S608
+
+    def tenants(self) -> list[str]:
+        rows = self._connection().execute(
+            "SELECT tenant FROM tenants UNION SELECT DISTINCT tenant FROM messages ORDER BY 1").fetchall()
+        return [row[0] for row in rows]
+
+    # clock --------------------------------------------------------------------------------
+    def clock_offset(self, tenant: str) -> float:
+        rows = self._connection().execute(
+            "SELECT COALESCE(SUM(offset), 0) FROM clock WHERE tenant IN (?, ?)", (GLOBAL, tenant)).fetchone()
+        return float(rows[0])
+
+    def advance_clock(self, seconds: float, tenant: str | None = None) -> float:
+        key = GLOBAL if tenant is None else tenant
+        with self._write() as db:
+            db.execute("INSERT INTO clock (tenant, offset) VALUES (?, ?) "
+                       "ON CONFLICT (tenant) DO UPDATE SET offset = offset + excluded.offset", (key, seconds))
+        return self.clock_offset(tenant or GLOBAL)
+
+    # templates ----------------------------------------------------------------------------
+    def get_template(self, tenant: str, template_id: str) -> Template | None:
+        row = self._connection().execute("SELECT data FROM templates WHERE tenant = ? AND template_id = ?",
+                                         (tenant, template_id)).fetchone()
+        return template_from_dict(json.loads(row[0])) if row else None
+
+    def list_templates(self, tenant: str) -> list[Template]:
+        rows = self._connection().execute("SELECT data FROM templates WHERE tenant = ? ORDER BY seq", (tenant,))
+        return [template_from_dict(json.loads(row[0])) for row in rows]
+
+    def insert_template(self, tenant: str, template: Template) -> bool:
+        with self._write() as db:
+            cursor = db.execute("INSERT OR IGNORE INTO templates (tenant, template_id, data) VALUES (?, ?, ?)",
+                                (tenant, template.template_id, json.dumps(template_to_dict(template))))
+            return cursor.rowcount == 1
+
+    def replace_template(self, tenant: str, template: Template) -> bool:
+        with self._write() as db:
+            cursor = db.execute("UPDATE templates SET data = ? WHERE tenant = ? AND template_id = ?",
+                                (json.dumps(template_to_dict(template)), tenant, template.template_id))
+            return cursor.rowcount == 1
+
+    def delete_template(self, tenant: str, template_id: str) -> bool:
+        with self._write() as db:
+            cursor = db.execute("DELETE FROM templates WHERE tenant = ? AND template_id = ?", (tenant, template_id))
+            return cursor.rowcount == 1
+
+    # messages -----------------------------------------------------------------------------
+    def insert_messages(self, batch: list[tuple[Message, str | None]], now: float) -> Message | None:
+        with self._write() as db:
+            seen: set[str] = set()
+            for message, key in batch:
+                if key is None:
+                    continue
+                if key in seen:
+                    return message
+                seen.add(key)
+                row = db.execute("SELECT data FROM messages WHERE tenant = ? AND resend_key = ? "
+                                 "ORDER BY seq DESC LIMIT 1", (message.tenant, key)).fetchone()
+                if row:
+                    blocking = message_from_dict(json.loads(row[0]))
+                    if blocking.active(now):
+                        return blocking
+            real = self._real_time()
+            db.executemany(
+                "INSERT INTO messages (tenant, message_id, resend_key, recipient, template_id, created_at, "
+                "purge_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(m.tenant, m.message_id, key, m.to, m.template_id, m.created_at, self._purge_at(m, real),
+                  json.dumps(message_to_dict(m))) for m, key in batch])
+            db.execute("DELETE FROM messages WHERE purge_at <= ?", (real,))
+            db.execute("DELETE FROM messages WHERE seq IN (SELECT seq FROM messages ORDER BY purge_at "
+                       "LIMIT MAX(0, (SELECT COUNT(*) FROM messages) - ?))", (self._max,))
+            return None
+
+    def _purge_at(self, message: Message, real: float) -> float:
+        lifetime = (message.expires_at - message.created_at) if message.expires_at else 0.0
+        return real + lifetime + self._retention
+
+    def get_message(self, tenant: str, message_id: str) -> Message | None:
+        row = self._connection().execute("SELECT data FROM messages WHERE tenant = ? AND message_id = ?",
+                                         (tenant, message_id)).fetchone()
+        return message_from_dict(json.loads(row[0])) if row else None
+
+    def update_message(self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]) -> T | None:
+        with self._write() as db:
+            row = db.execute("SELECT data FROM messages WHERE tenant = ? AND message_id = ?",
+                             (tenant, message_id)).fetchone()
+            if row is None:
+                return None
+            updated, result = step(message_from_dict(json.loads(row[0])))
+            db.execute("UPDATE messages SET data = ? WHERE tenant = ? AND message_id = ?",
+                       (json.dumps(message_to_dict(updated)), tenant, message_id))
+            return result
+
+    def find_messages(self, query: MessageQuery) -> list[Message]:
+        where, args = [], []
+        for column, value in (("tenant", query.tenant), ("recipient", query.to), ("template_id", query.template_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._connection().execute(
+            f"SELECT data FROM messages {clause} ORDER BY created_at DESC, message_id DESC LIMIT ?",  # noqa: S608
+            (*args, query.limit))
+        return [message_from_dict(json.loads(row[0])) for row in rows]
+
+    def count_messages(self) -> int:
+        return int(self._connection().execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+    def purge(self, now: float) -> int:
+        with self._write() as db:
+            return db.execute("DELETE FROM messages WHERE purge_at <= ?", (now,)).rowcount
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None

@@ -1,0 +1,142 @@
+"""One test suite for every store back-end: the same behaviour, the same atomicity."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import PHONE, Client, basic
+from mockserver import create_app
+from mockserver.otp.model import OTP, Event, Message, Template
+from mockserver.otp.rules import Outcome, verify_step
+from mockserver.store import MemoryStore, MessageQuery, SqliteStore, Store
+from test_served import start, stop
+
+BACKENDS = ["memory", "sqlite"]
+
+
+def message(**changes: Any) -> Message:
+    base = Message(message_id="1", tenant="t", kind=OTP, operation="send_otp", to="+6591234567",
+                   template_id="tpl", language="default", channel="sms", text="x", created_at=100.0,
+                   code="123456", expires_at=400.0, max_attempts=3, lifecycle=(Event("delivered", 100.0),))
+    return replace(base, **changes)
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    real = [1000.0]
+    clock = lambda: real[0]  # noqa: E731
+    if request.param == "memory":
+        yield MemoryStore(retention_seconds=60, max_messages=50, real_time=clock)
+    else:
+        backend = SqliteStore(tmp_path / "state.db", retention_seconds=60, max_messages=50, real_time=clock)
+        yield backend
+        backend.close()
+
+
+def test_templates(store: Store) -> None:
+    store.seed_tenant("t", [Template("a", {"send_channel_strategy": "sms"}, 1)])
+    store.seed_tenant("t", [Template("b", {"send_channel_strategy": "sms"}, 1)])  # once only
+    assert [t.template_id for t in store.list_templates("t")] == ["a"]
+    assert store.insert_template("t", Template("c", {"send_channel_strategy": "sms"}, 2))
+    assert not store.insert_template("t", Template("c", {}, 3))
+    assert store.replace_template("t", Template("c", {"send_channel_strategy": "sms"}, 2, status=3))
+    assert store.get_template("t", "c") is not None and store.get_template("t", "c").status == 3  # type: ignore[union-attr]
+    assert store.delete_template("t", "a") and not store.delete_template("t", "a")
+    assert store.get_template("other", "c") is None
+
+
+def test_resend_window_and_batches(store: Store) -> None:
+    assert store.insert_messages([(message(message_id="1"), "k")], 100.0) is None
+    blocked = store.insert_messages([(message(message_id="2", to="b"), "k2"), (message(message_id="3"), "k")], 100.0)
+    assert blocked is not None and blocked.message_id == "1"
+    assert store.get_message("t", "2") is None  # all or nothing
+    assert store.insert_messages([(message(message_id="4"), "k")], 400.0) is None  # expired: allowed
+
+
+def test_messages_round_trip_and_query(store: Store) -> None:
+    for n, to in enumerate(["a", "b", "a"]):
+        store.insert_messages([(message(message_id=str(n), to=to, created_at=100.0 + n), None)], 100.0)
+    got = store.get_message("t", "1")
+    assert got == message(message_id="1", to="b", created_at=101.0)
+    assert [m.message_id for m in store.find_messages(MessageQuery(to="a"))] == ["2", "0"]
+    assert [m.message_id for m in store.find_messages(MessageQuery(tenant="t", limit=1))] == ["2"]
+    assert store.find_messages(MessageQuery(tenant="nobody")) == []
+
+
+def test_clock_offsets(store: Store) -> None:
+    store.advance_clock(10)
+    store.advance_clock(5, "t")
+    assert (store.clock_offset("t"), store.clock_offset("u")) == (15, 10)
+    store.reset()
+    assert store.clock_offset("t") == 0
+
+
+def test_reset_one_tenant(store: Store) -> None:
+    store.insert_messages([(message(message_id="1"), None), (message(message_id="2", tenant="u"), None)], 100.0)
+    store.reset("t")
+    assert store.get_message("t", "1") is None and store.get_message("u", "2") is not None
+
+
+def test_purge_and_cap(store: Store) -> None:
+    store.insert_messages([(message(message_id="1"), "k")], 100.0)
+    assert store.purge(1000.0 + 300 + 61) == 1 and store.count_messages() == 0
+    for n in range(60):
+        store.insert_messages([(message(message_id=f"m{n}"), None)], 100.0)
+    assert store.count_messages() <= 50
+
+
+def test_verify_is_atomic_under_32_threads(store: Store) -> None:
+    store.insert_messages([(message(message_id="race"), None)], 100.0)
+    barrier = threading.Barrier(32)
+    outcomes: list[Any] = []
+
+    def attempt() -> None:
+        barrier.wait(timeout=10)
+        outcomes.append(store.update_message("t", "race", lambda m: verify_step(m, "123456", 200.0)))
+
+    threads = [threading.Thread(target=attempt) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert outcomes.count(Outcome.VERIFIED) == 1 and outcomes.count(Outcome.ALREADY_VERIFIED) == 31
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_otp_flow_on_each_backend(backend: str, tmp_path: Path, validator: Any) -> None:
+    url = "memory" if backend == "memory" else f"sqlite:{tmp_path / 'flow.db'}"
+    client = Client(create_app({"store": url, "validate_responses": "raise", "seed": 2}), validator)
+    message_id = client.send().get_json()["message_id"]
+    assert client.send().get_json()["code"] == 3004
+    code = client.code_of(message_id)
+    assert client.verify(message_id, "nope").get_json()["verified"] is False
+    assert client.verify(message_id, code).get_json()["verified"] is True
+    assert client.verify(message_id, code).get_json()["code"] == 3003
+    assert client.get("/v1/template-configs").status_code == 200
+
+
+@pytest.mark.served
+def test_sqlite_state_survives_a_restart(tmp_path: Path) -> None:
+    import requests
+
+    store = f"sqlite:{tmp_path / 'durable.db'}"
+    process, url = start("--set", f"store={store}")
+    try:
+        sent = requests.post(f"{url}/v1/messages", json={"to": PHONE, "template": {"id": "test-template-1"}},
+                             headers=basic(), timeout=5).json()
+        code = requests.get(f"{url}/_mock/messages/{sent['message_id']}", timeout=5).json()["code"]
+    finally:
+        stop(process)
+    process, url = start("--set", f"store={store}")
+    try:
+        verified = requests.post(f"{url}/v1/verifications", json={"message_id": sent["message_id"],
+                                                                  "verify_code": code}, headers=basic(), timeout=5)
+        assert verified.json()["verified"] is True
+    finally:
+        stop(process)
