@@ -54,10 +54,14 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8090; 0 picks a free one).")
 @click.option("--threads", type=int, default=None, help="Worker threads (default 8).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes (gunicorn). With more than one and no --store, state goes to "
+                   "SQLite in a temporary folder so the workers share it.")
+@click.option("--store", default=None, help="memory (default) or sqlite:PATH.")
 @click.option("--scenario", default=None, help="Scenario active from the start (see `otp-mock scenarios`).")
 @settings_options
-def serve(**options: Any) -> None:
-    """Serve the mock with a production WSGI server (waitress)."""
+def serve(workers: int, **options: Any) -> None:
+    """Serve the mock with a production WSGI server (waitress; gunicorn for --workers > 1)."""
     from waitress.server import create_server
 
     from mockserver.app import create_app
@@ -68,6 +72,9 @@ def serve(**options: Any) -> None:
     started = time.perf_counter()
     try:
         settings = build_settings(**options)
+        if workers > 1:
+            _serve_workers(settings, workers, started)
+            return
         app = create_app(settings)
     except MockError as exc:
         raise click.ClickException(str(exc)) from None
@@ -92,6 +99,30 @@ def serve(**options: Any) -> None:
     finally:
         server.close()
         click.echo("OTP mock stopped.")
+
+
+def _serve_workers(settings: Any, workers: int, started: float) -> None:
+    import tempfile
+
+    from mockserver.app import create_app
+    from mockserver.web import workers as multi
+
+    with tempfile.TemporaryDirectory(prefix="otp-mock-") as folder:
+        if settings.store == "memory":  # workers share nothing else: give them a shared store
+            settings = settings.replace(store=f"sqlite:{folder}/state.db")
+        create_app(settings)  # fail fast, in the master, on any configuration problem
+
+        def announce(base: str) -> None:
+            click.echo(f"OTP mock serving the EngageLab OTP API at {base} ({workers} workers, store "
+                       f"{settings.store.split(':')[0]})")
+            click.echo(f"Control plane: {base}/_mock/health  (messages: {base}/_mock/messages)")
+            click.echo(f"Ready in {time.perf_counter() - started:.2f}s. Press Ctrl-C to stop.")
+            sys.stdout.flush()
+
+        try:
+            multi.run(settings, workers, lambda: create_app(settings), announce)
+        finally:  # gunicorn's master leaves through sys.exit
+            click.echo("OTP mock stopped.")
 
 
 def _interrupt(*_: Any) -> None:

@@ -9,6 +9,7 @@ turn instead of failing with "database is locked".
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -57,8 +58,9 @@ class SqliteStore:
     # connections --------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
+        if db is None or self._local.pid != os.getpid():  # a forked worker opens its own
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+            self._local.pid = os.getpid()
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=30000")

@@ -1,0 +1,68 @@
+"""`otp-mock serve --workers 4`: processes that share one store, seen through real HTTP."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from conftest import basic
+from test_served import start, stop
+
+pytestmark = pytest.mark.served
+AUTH = basic("race", "pw")
+
+
+@pytest.fixture(scope="module")
+def farm() -> Iterator[str]:
+    process, url = start("--workers", "4", "--threads", "4")
+    yield url
+    code, out, err = stop(process)
+    assert code == 0 and "OTP mock stopped." in out, err
+
+
+def together(count: int, call: Any) -> list[Any]:
+    """Run `call(i)` from `count` threads released at once; every thread is bounded in time."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(index: int) -> None:
+        barrier.wait(timeout=20)
+        results[index] = call(index)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_one_code_verifies_once_across_workers(farm: str) -> None:
+    sent = requests.post(f"{farm}/v1/messages", json={"to": "+447700900700", "template": {"id": "test-template-1"}},
+                         headers=AUTH, timeout=10).json()
+    code = requests.get(f"{farm}/_mock/messages/{sent['message_id']}", timeout=10).json()["code"]
+    body = {"message_id": sent["message_id"], "verify_code": code}
+
+    def verify(_: int) -> tuple[int, Any]:
+        with requests.post(f"{farm}/v1/verifications", json=body, headers=AUTH, timeout=30) as reply:
+            return reply.status_code, reply.json()
+
+    replies = together(50, verify)
+    assert sum(1 for status, body in replies if status == 200 and body["verified"] is True) == 1
+    assert sum(1 for status, body in replies if status == 400 and body["code"] == 3003) == 49
+
+
+def test_no_message_is_lost_across_workers(farm: str) -> None:
+    def send(index: int) -> str:
+        body = {"to": f"+4477009008{index:02d}", "template": {"id": "sms-default"}}
+        with requests.post(f"{farm}/v1/messages", json=body, headers=AUTH, timeout=30) as reply:
+            return str(reply.json()["message_id"])
+
+    ids = together(50, send)
+    stored = requests.get(f"{farm}/_mock/messages", params={"dev_key": "race", "template_id": "sms-default",
+                                                            "limit": 1000}, timeout=10).json()["messages"]
+    assert len(set(ids)) == 50 and set(ids) <= {m["message_id"] for m in stored}
