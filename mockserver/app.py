@@ -21,6 +21,7 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from mockserver import yamlsafe
 from mockserver.auth import KeyRing
 from mockserver.config import Settings
 from mockserver.contract import Contract
@@ -112,10 +113,7 @@ def scenario_engine(settings: Settings, contract: Contract, service: OtpService)
 def load_templates(contract: Contract, path: str | None) -> tuple[Template, ...]:
     """The starting templates, each checked against the create_template schema."""
     source = Path(path) if path else DATA / "default-templates.yaml"
-    try:
-        rows = yaml.safe_load(source.read_text(encoding="utf-8")) or []
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{source}: cannot read the starting templates: {exc}") from None
+    rows = yamlsafe.read(source, "starting templates") or []
     if not isinstance(rows, list):
         raise ConfigError(f"{source}: expected a list of templates in create_template's format")
     operation = contract.by_id["create_template"]

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mockserver import yamlsafe
 from mockserver.errors import ApiError, ConfigError
 
 # Which permission of an API key each operation needs (the console's "Send API" / "Verify API";
@@ -96,14 +95,7 @@ class KeyRing:
 
 
 def _read_keys(path: Path) -> dict[str, ApiKey]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read keys file: {exc.strerror}") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: {exc.problem}") from None
+    data = yamlsafe.read(path, "keys file")
     rows = data.get("keys") if isinstance(data, dict) else None
     if not isinstance(rows, list):
         raise ConfigError(f"{path}: expected a mapping with a 'keys' list")

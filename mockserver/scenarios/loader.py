@@ -18,9 +18,9 @@ from typing import Any
 from faker import Faker
 from jsonschema import Draft202012Validator, ValidationError
 
+from mockserver import yamlsafe
 from mockserver.contract import Contract, Operation
 from mockserver.errors import ConfigError
-from mockserver.scenarios import yamlsafe
 from mockserver.scenarios.model import START, Delay, Match, Reply, Rule, Scenario, StateSpec
 from mockserver.scenarios.schema import SCENARIO
 from mockserver.scenarios.templating import RenderContext, TemplateError, render

@@ -1,4 +1,5 @@
-"""Load YAML safely and remember where each value came from (line and column).
+"""Load YAML safely and remember where each value came from (line and column). Used for every
+file the kit reads: scenarios, settings, keys and starting templates.
 
 Safe means: only plain YAML types (no `!!python/...` tags), a size limit, and a budget on the
 number of nodes once aliases are expanded, so an alias bomb is refused before anything walks it.
@@ -7,13 +8,14 @@ number of nodes once aliases are expanded, so an alias bomb is refused before an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from mockserver.errors import ConfigError
 
-Path = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
 MAX_BYTES = 1_000_000
 MAX_NODES = 20_000
 MAX_DEPTH = 64
@@ -24,10 +26,10 @@ class Marks:
     """Where each path of a loaded document starts: its value, and its key in a mapping."""
 
     source: str
-    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    values: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
 
-    def at(self, path: Path, key: bool = False) -> str:
+    def at(self, path: KeyPath, key: bool = False) -> str:
         """`file:line:col` of a path, or of its nearest ancestor that has a mark."""
         table = self.keys if key else self.values
         for end in range(len(path), -1, -1):
@@ -59,7 +61,19 @@ def load(text: str, source: str) -> tuple[Any, Marks]:
         loader.dispose()
 
 
-def _walk(node: yaml.Node, path: Path, marks: Marks, count: list[int], depth: int) -> None:
+def read(path: Path | str, what: str) -> Any:
+    """A whole YAML file, loaded safely; ConfigError says which file, where and what."""
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_BYTES:
+            raise ConfigError(f"{file}: the {what} is larger than {MAX_BYTES} bytes")
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read the {what}: {exc}") from None
+    return load(text, str(file))[0]
+
+
+def _walk(node: yaml.Node, path: KeyPath, marks: Marks, count: list[int], depth: int) -> None:
     count[0] += 1
     if count[0] > MAX_NODES:
         raise ConfigError(f"{marks.source}: more than {MAX_NODES} values once aliases are expanded "
