@@ -1,0 +1,24 @@
+"""The bare Flask app of the benchmark: the same route, JSON in and out, Basic auth read, no rules."""
+
+import itertools
+
+from flask import Flask, jsonify, request
+
+_ids = itertools.count(1725407449772531712)
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+
+    @app.post("/v1/messages")
+    def send():  # type: ignore[no-untyped-def]
+        if not request.authorization:
+            return jsonify(code=2001, message="authentication failed"), 401
+        body = request.get_json()
+        return jsonify(message_id=str(next(_ids)), send_channel="sms", to=body.get("to"))
+
+    @app.get("/_mock/health")
+    def health():  # type: ignore[no-untyped-def]
+        return jsonify(status="ok")
+
+    return app
