@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: serve test check lint lint-contract lint-python types clean
+.PHONY: serve test check lint lint-contract lint-python types bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,13 @@ lint-contract: $(STAMP) node_modules/.installed  ## the contract: OpenAPI 3.1 va
 	npx --no-install redocly lint openapi.yaml --config redocly.yaml --format=stylish
 
 lint-python: $(STAMP)
-	$(VENV)/bin/ruff check mockserver contracts tests
+	$(VENV)/bin/ruff check mockserver contracts tests bench
 
 types: $(STAMP)
 	$(VENV)/bin/mypy
+
+bench: $(STAMP)  ## benchmark the served mock against a bare Flask app (needs wrk)
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) node_modules build *.egg-info reports
