@@ -8,13 +8,14 @@ operationId or an incomplete error catalogue).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.exceptions import SchemaError
 from referencing import Registry
 from referencing.exceptions import Unresolvable
@@ -22,6 +23,11 @@ from referencing.jsonschema import DRAFT202012
 
 from mockserver.errors import ApiError, ContractError
 from mockserver.validation import describe, to_api_error
+
+try:  # optional speed-up; every check works without it
+    import jsonschema_rs
+except ImportError:  # pragma: no cover
+    jsonschema_rs = None  # type: ignore[assignment]
 
 CONTRACT_URI = "urn:otp-contract"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -46,6 +52,26 @@ class ErrorInfo:
     operations: tuple[str, ...]
 
 
+class FastValidator:
+    """A compiled (Rust) validator answers "valid?" in about a microsecond; only a failing
+    instance goes through the Python validator, which names the field and the rule. The Python
+    validator stays the reference: an instance it accepts is valid."""
+
+    def __init__(self, slow: Draft202012Validator, fast: Any | None) -> None:
+        self.slow = slow
+        self.fast = fast
+
+    def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        if self.fast is not None:
+            try:
+                if self.fast.is_valid(instance):
+                    return iter(())
+            except (ValueError, OverflowError):  # values Rust cannot take (huge integers)
+                pass
+        errors: Iterator[ValidationError] = self.slow.iter_errors(instance)
+        return errors
+
+
 @dataclass
 class Operation:
     """One compiled operation: where it lives and how to check what goes in and out."""
@@ -55,9 +81,9 @@ class Operation:
     path: str
     summary: str
     has_body: bool
-    request: Draft202012Validator | None
-    params: dict[str, Draft202012Validator] = field(default_factory=dict)
-    responses: dict[int, Draft202012Validator | None] = field(default_factory=dict)
+    request: FastValidator | None
+    params: dict[str, FastValidator] = field(default_factory=dict)
+    responses: dict[int, FastValidator | None] = field(default_factory=dict)
     error_codes: frozenset[int] = frozenset()  # the catalogue's codes for this operation
 
     @property
@@ -104,6 +130,7 @@ class Contract:
         )
         self.errors = _compile_catalogue(document, source)
         self._check_refs()
+        self._fast_map = _fast_map(document)
         self.operations = [self._compile(m, p, op) for p, m, op in _iter_operations(document)]
         self.by_id = {op.operation_id: op for op in self.operations}
         self._check_catalogue_operations()
@@ -146,7 +173,7 @@ class Contract:
             return self._deref(example).get("value")
         return media.get("example")
 
-    def validator(self, pointer: str) -> Draft202012Validator:
+    def validator(self, pointer: str) -> FastValidator:
         """A validator for the schema at a JSON pointer of the contract (refs resolved)."""
         schema = {"$ref": f"{CONTRACT_URI}#{pointer}"}
         validator = Draft202012Validator(
@@ -158,7 +185,13 @@ class Contract:
             validator.is_valid(None)  # resolves every $ref reachable from an empty probe
         except (Unresolvable, SchemaError) as exc:
             raise ContractError(f"{self.source}: schema at {pointer} does not compile: {exc}") from None
-        return validator
+        return FastValidator(validator, self._compiled(pointer))
+
+    def _compiled(self, pointer: str) -> Any | None:
+        """The Rust validator of a pointer, from one map compiled for the whole document."""
+        if self._fast_map is None:
+            return None
+        return self._fast_map.get(f"#{pointer}")
 
     def _compile(self, method: str, path: str, raw: dict[str, Any]) -> Operation:
         op_id = raw.get("operationId")
@@ -237,6 +270,15 @@ class Contract:
                     raise ContractError(
                         f"{self.source}: x-error-codes {info.code} names unknown operation {op_id!r}"
                     )
+
+
+def _fast_map(document: dict[str, Any]) -> Any | None:
+    if jsonschema_rs is None:
+        return None
+    try:
+        return jsonschema_rs.validator_map_for(document, validate_formats=True)
+    except Exception:  # noqa: BLE001 - the Python validators alone still work
+        return None
 
 
 def _iter_operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
