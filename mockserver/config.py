@@ -54,6 +54,7 @@ class Settings:
     # checking the mock itself
     validate_responses: str = "log"
     validate_requests: bool = True  # off only for deliberately broken mocks (drift tests)
+    log_requests: bool = True  # one log line per request from otp-mock serve
 
     def __post_init__(self) -> None:
         _one_of("validate_responses", self.validate_responses, VALIDATE_MODES)

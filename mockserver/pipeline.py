@@ -193,5 +193,6 @@ class Pipeline:
             violations=violations,
             note=f"fault: {reply.fault} (deliberately outside the contract)" if reply.fault else None,
         )
-        log.info("%s %s -> %s%s key=%s %.1fms", entry.method, entry.path, entry.status,
-                 f" code={code}" if code else "", tenant, entry.duration_ms)
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s %s -> %s%s key=%s %.1fms", entry.method, entry.path, entry.status,
+                     f" code={code}" if code else "", tenant, entry.duration_ms)
