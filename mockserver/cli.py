@@ -123,26 +123,31 @@ def _log_through_a_queue() -> None:
 
 
 def _serve_workers(settings: Any, workers: int, started: float) -> None:
+    import os
+    import shutil
     import tempfile
 
     from mockserver.app import create_app
     from mockserver.web import workers as multi
 
-    with tempfile.TemporaryDirectory(prefix="otp-mock-") as folder:
-        if settings.store == "memory":  # workers share nothing else: give them a shared store
-            settings = settings.replace(store=f"sqlite:{folder}/state.db")
+    master = os.getpid()
+    folder = tempfile.mkdtemp(prefix="otp-mock-")
+    if settings.store == "memory":  # workers share nothing else: give them a shared store
+        settings = settings.replace(store=f"sqlite:{folder}/state.db")
+
+    def announce(base: str) -> None:
+        click.echo(f"OTP mock serving the EngageLab OTP API at {base} ({workers} workers, store "
+                   f"{settings.store.split(':')[0]})")
+        click.echo(f"Control plane: {base}/_mock/health  (messages: {base}/_mock/messages)")
+        click.echo(f"Ready in {time.perf_counter() - started:.2f}s. Press Ctrl-C to stop.")
+        sys.stdout.flush()
+
+    try:
         create_app(settings)  # fail fast, in the master, on any configuration problem
-
-        def announce(base: str) -> None:
-            click.echo(f"OTP mock serving the EngageLab OTP API at {base} ({workers} workers, store "
-                       f"{settings.store.split(':')[0]})")
-            click.echo(f"Control plane: {base}/_mock/health  (messages: {base}/_mock/messages)")
-            click.echo(f"Ready in {time.perf_counter() - started:.2f}s. Press Ctrl-C to stop.")
-            sys.stdout.flush()
-
-        try:
-            multi.run(settings, workers, lambda: create_app(settings), announce)
-        finally:  # gunicorn's master leaves through sys.exit
+        multi.run(settings, workers, lambda: create_app(settings), announce)
+    finally:  # gunicorn leaves through sys.exit, in the master and in each worker: only the master cleans up
+        if os.getpid() == master:
+            shutil.rmtree(folder, ignore_errors=True)
             click.echo("OTP mock stopped.")
 
 

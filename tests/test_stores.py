@@ -9,15 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis_server import redis_server
 
 from conftest import PHONE, Client, basic
 from mockserver import create_app
 from mockserver.otp.model import OTP, Event, Message, Template
 from mockserver.otp.rules import Outcome, verify_step
 from mockserver.store import MemoryStore, MessageQuery, SqliteStore, Store
+from mockserver.store.redisstore import RedisStore
 from test_served import start, stop
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "redis"]
 
 
 def message(**changes: Any) -> Message:
@@ -27,16 +29,28 @@ def message(**changes: Any) -> Message:
     return replace(base, **changes)
 
 
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     real = [1000.0]
     clock = lambda: real[0]  # noqa: E731
     if request.param == "memory":
         yield MemoryStore(retention_seconds=60, max_messages=50, real_time=clock)
-    else:
+    elif request.param == "sqlite":
         backend = SqliteStore(tmp_path / "state.db", retention_seconds=60, max_messages=50, real_time=clock)
         yield backend
         backend.close()
+    else:
+        url = request.getfixturevalue("redis_url")
+        shared = RedisStore(url, retention_seconds=60, max_messages=50, real_time=clock)
+        shared.reset()
+        yield shared
+        shared.reset()
 
 
 def test_templates(store: Store) -> None:
@@ -109,8 +123,10 @@ def test_verify_is_atomic_under_32_threads(store: Store) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_the_otp_flow_on_each_backend(backend: str, tmp_path: Path, validator: Any) -> None:
-    url = "memory" if backend == "memory" else f"sqlite:{tmp_path / 'flow.db'}"
+def test_the_otp_flow_on_each_backend(backend: str, tmp_path: Path, validator: Any,
+                                      request: pytest.FixtureRequest) -> None:
+    url = {"memory": "memory", "sqlite": f"sqlite:{tmp_path / 'flow.db'}"}.get(backend)
+    url = url or request.getfixturevalue("redis_url")
     client = Client(create_app({"store": url, "validate_responses": "raise", "seed": 2}), validator)
     message_id = client.send().get_json()["message_id"]
     assert client.send().get_json()["code"] == 3004

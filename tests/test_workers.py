@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 import requests
+from redis_server import redis_server
 
 from conftest import basic
 from test_served import start, stop
@@ -16,12 +18,17 @@ pytestmark = pytest.mark.served
 AUTH = basic("race", "pw")
 
 
-@pytest.fixture(scope="module")
-def farm() -> Iterator[str]:
-    process, url = start("--workers", "4", "--threads", "4")
-    yield url
-    code, out, err = stop(process)
-    assert code == 0 and "OTP mock stopped." in out, err
+@pytest.fixture(scope="module", params=["sqlite", "redis"])
+def farm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with ExitStack() as stack:
+        store: list[str] = []  # sqlite: the temporary database that --workers picks by itself
+        if request.param == "redis":
+            store = ["--store", stack.enter_context(redis_server(tmp_path_factory.mktemp("redis")))]
+        process, url = start("--workers", "4", "--threads", "4", *store)
+        assert requests.get(f"{url}/_mock/health", timeout=10).json()["store"] == request.param
+        yield url
+        code, out, err = stop(process)
+        assert code == 0 and out.count("OTP mock stopped.") == 1, (out, err)
 
 
 def together(count: int, call: Any) -> list[Any]:

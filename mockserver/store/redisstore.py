@@ -1,0 +1,240 @@
+"""The Redis store: state shared by replicas on several machines.
+
+Operations that must be atomic use optimistic transactions: WATCH the keys read, compute with
+the same pure functions as every back-end, then MULTI/EXEC; a concurrent change aborts the EXEC
+and the operation runs again (a bounded number of times). Keys live under one prefix:
+
+    {p}:clock            hash   tenant -> clock offset ("" = everyone)
+    {p}:tenants          set    tenants holding state;  {p}:seeded  set  tenants given templates
+    {p}:seq              string counter (template order)
+    {p}:t:{tenant}:tpl   hash   template_id -> JSON;    {p}:t:{tenant}:tplorder  zset by seq
+    {p}:t:{tenant}:msg   hash   message_id -> JSON;     {p}:t:{tenant}:order     zset by created_at
+    {p}:t:{tenant}:act   hash   resend key -> message_id
+    {p}:purge            zset   "tenant\\x00message_id" by purge time
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import redis
+
+from mockserver.errors import MockError
+from mockserver.otp.codec import message_from_dict, message_to_dict, template_from_dict, template_to_dict
+from mockserver.otp.model import Message, Template
+from mockserver.store.base import MessageQuery
+
+T = TypeVar("T")
+RETRIES = 100
+SCAN_LIMIT = 10_000  # messages looked at, at most, to answer one control-plane query
+
+
+class RedisStore:
+    """State in Redis, safe for any number of processes and machines."""
+
+    name = "redis"
+
+    def __init__(self, url: str, retention_seconds: float = 3600.0, max_messages: int = 100_000,
+                 real_time: Callable[[], float] = time.time, prefix: str = "otp-mock") -> None:
+        self.db: Any = redis.Redis.from_url(url, decode_responses=True)  # str replies; loose stubs
+        self._p = prefix
+        self._retention = retention_seconds
+        self._max = max_messages
+        self._real_time = real_time
+
+    def _k(self, tenant: str, kind: str) -> str:
+        return f"{self._p}:t:{tenant}:{kind}"
+
+    def _atomic(self, watch: list[str], body: Callable[[Any], T]) -> T:
+        """Run `body(pipe)` under WATCH until no watched key changed meanwhile."""
+        for _ in range(RETRIES):
+            with self.db.pipeline() as pipe:
+                try:
+                    pipe.watch(*watch)
+                    return body(pipe)
+                except redis.WatchError:
+                    continue
+        raise MockError(f"redis store: gave up after {RETRIES} conflicting retries on {watch}")
+
+    # tenants ------------------------------------------------------------------------------
+    def seed_tenant(self, tenant: str, templates: Iterable[Template]) -> None:
+        if self.db.sismember(f"{self._p}:seeded", tenant):
+            return
+        rows = list(templates)
+
+        def body(pipe: Any) -> None:
+            if pipe.sismember(f"{self._p}:seeded", tenant):
+                return
+            first = int(pipe.get(f"{self._p}:seq") or 0)
+            pipe.multi()
+            pipe.sadd(f"{self._p}:seeded", tenant)
+            pipe.sadd(f"{self._p}:tenants", tenant)
+            for offset, template in enumerate(rows):
+                pipe.hsetnx(self._k(tenant, "tpl"), template.template_id, json.dumps(template_to_dict(template)))
+                pipe.zadd(self._k(tenant, "tplorder"), {template.template_id: first + offset}, nx=True)
+            pipe.incrby(f"{self._p}:seq", len(rows) + 1)
+            pipe.execute()
+
+        self._atomic([f"{self._p}:seeded", f"{self._p}:seq"], body)
+
+    def reset(self, tenant: str | None = None) -> None:
+        if tenant is None:
+            keys = list(self.db.scan_iter(f"{self._p}:*", count=1000))
+            if keys:
+                self.db.delete(*keys)
+            return
+        ids = self.db.zrange(self._k(tenant, "order"), 0, -1)
+        pipe = self.db.pipeline()
+        if ids:
+            pipe.zrem(f"{self._p}:purge", *(f"{tenant}\x00{i}" for i in ids))
+        pipe.delete(*(self._k(tenant, kind) for kind in ("tpl", "tplorder", "msg", "order", "act")))
+        pipe.srem(f"{self._p}:seeded", tenant)
+        pipe.srem(f"{self._p}:tenants", tenant)
+        pipe.hdel(f"{self._p}:clock", tenant)
+        pipe.execute()
+
+    def tenants(self) -> list[str]:
+        return sorted(self.db.smembers(f"{self._p}:tenants"))
+
+    # clock --------------------------------------------------------------------------------
+    def clock_offset(self, tenant: str) -> float:
+        values = self.db.hmget(f"{self._p}:clock", "", tenant) if tenant else [self.db.hget(f"{self._p}:clock", "")]
+        return sum(float(v) for v in values if v is not None)
+
+    def advance_clock(self, seconds: float, tenant: str | None = None) -> float:
+        self.db.hincrbyfloat(f"{self._p}:clock", tenant or "", seconds)
+        return self.clock_offset(tenant or "")
+
+    # templates ----------------------------------------------------------------------------
+    def get_template(self, tenant: str, template_id: str) -> Template | None:
+        raw = self.db.hget(self._k(tenant, "tpl"), template_id)
+        return template_from_dict(json.loads(raw)) if raw else None
+
+    def list_templates(self, tenant: str) -> list[Template]:
+        ids = self.db.zrange(self._k(tenant, "tplorder"), 0, -1)
+        raws = self.db.hmget(self._k(tenant, "tpl"), ids) if ids else []
+        return [template_from_dict(json.loads(raw)) for raw in raws if raw]
+
+    def insert_template(self, tenant: str, template: Template) -> bool:
+        seq = self.db.incr(f"{self._p}:seq")
+        added = self.db.hsetnx(self._k(tenant, "tpl"), template.template_id, json.dumps(template_to_dict(template)))
+        if added:
+            self.db.zadd(self._k(tenant, "tplorder"), {template.template_id: seq})
+            self.db.sadd(f"{self._p}:tenants", tenant)
+        return bool(added)
+
+    def replace_template(self, tenant: str, template: Template) -> bool:
+        def body(pipe: Any) -> bool:
+            if not pipe.hexists(self._k(tenant, "tpl"), template.template_id):
+                return False
+            pipe.multi()
+            pipe.hset(self._k(tenant, "tpl"), template.template_id, json.dumps(template_to_dict(template)))
+            pipe.execute()
+            return True
+
+        return self._atomic([self._k(tenant, "tpl")], body)
+
+    def delete_template(self, tenant: str, template_id: str) -> bool:
+        pipe = self.db.pipeline()
+        pipe.hdel(self._k(tenant, "tpl"), template_id)
+        pipe.zrem(self._k(tenant, "tplorder"), template_id)
+        return bool(pipe.execute()[0])
+
+    # messages -----------------------------------------------------------------------------
+    def insert_messages(self, batch: list[tuple[Message, str | None]], now: float) -> Message | None:
+        watched = sorted({self._k(m.tenant, "act") for m, _ in batch})
+
+        def body(pipe: Any) -> Message | None:
+            seen: set[str] = set()
+            for message, key in batch:
+                if key is None:
+                    continue
+                if key in seen:
+                    return message
+                seen.add(key)
+                holder = pipe.hget(self._k(message.tenant, "act"), key)
+                raw = pipe.hget(self._k(message.tenant, "msg"), holder) if holder else None
+                if raw and message_from_dict(json.loads(raw)).active(now):
+                    return message_from_dict(json.loads(raw))
+            real = self._real_time()
+            pipe.multi()
+            for message, key in batch:
+                self._write_message(pipe, message, key, real)
+            pipe.execute()
+            return None
+
+        blocking = self._atomic(watched, body)
+        if blocking is None:
+            self.purge(self._real_time())
+            self._cap()
+        return blocking
+
+    def _write_message(self, pipe: Any, message: Message, key: str | None, real: float) -> None:
+        tenant = message.tenant
+        pipe.hset(self._k(tenant, "msg"), message.message_id, json.dumps(message_to_dict(message)))
+        pipe.zadd(self._k(tenant, "order"), {message.message_id: message.created_at})
+        pipe.sadd(f"{self._p}:tenants", tenant)
+        lifetime = (message.expires_at - message.created_at) if message.expires_at else 0.0
+        pipe.zadd(f"{self._p}:purge", {f"{tenant}\x00{message.message_id}": real + lifetime + self._retention})
+        if key is not None:
+            pipe.hset(self._k(tenant, "act"), key, message.message_id)
+
+    def get_message(self, tenant: str, message_id: str) -> Message | None:
+        raw = self.db.hget(self._k(tenant, "msg"), message_id)
+        return message_from_dict(json.loads(raw)) if raw else None
+
+    def update_message(self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]) -> T | None:
+        def body(pipe: Any) -> T | None:
+            raw = pipe.hget(self._k(tenant, "msg"), message_id)
+            if raw is None:
+                return None
+            updated, result = step(message_from_dict(json.loads(raw)))
+            pipe.multi()
+            pipe.hset(self._k(tenant, "msg"), message_id, json.dumps(message_to_dict(updated)))
+            pipe.execute()
+            return result
+
+        return self._atomic([self._k(tenant, "msg")], body)
+
+    def find_messages(self, query: MessageQuery) -> list[Message]:
+        tenants = [query.tenant] if query.tenant is not None else self.tenants()
+        found: list[Message] = []
+        for tenant in tenants:
+            ids = self.db.zrevrange(self._k(tenant, "order"), 0, SCAN_LIMIT - 1)
+            for start in range(0, len(ids), 500):
+                chunk = [r for r in self.db.hmget(self._k(tenant, "msg"), ids[start:start + 500]) if r]
+                for message in (message_from_dict(json.loads(raw)) for raw in chunk):
+                    if (query.to is None or message.to == query.to) and (
+                            query.template_id is None or message.template_id == query.template_id):
+                        found.append(message)
+                if len([m for m in found if m.tenant == tenant]) >= query.limit:
+                    break
+        found.sort(key=lambda m: (m.created_at, m.message_id), reverse=True)
+        return found[: query.limit]
+
+    def count_messages(self) -> int:
+        return int(self.db.zcard(f"{self._p}:purge"))
+
+    def purge(self, now: float) -> int:
+        due = self.db.zrangebyscore(f"{self._p}:purge", "-inf", now, start=0, num=1000)
+        return self._drop(due)
+
+    def _cap(self) -> None:
+        excess = self.count_messages() - self._max
+        if excess > 0:
+            self._drop(self.db.zrange(f"{self._p}:purge", 0, excess - 1))
+
+    def _drop(self, members: Any) -> int:
+        if not members:
+            return 0
+        pipe = self.db.pipeline()
+        for member in members:
+            tenant, _, message_id = member.partition("\x00")
+            pipe.hdel(self._k(tenant, "msg"), message_id)
+            pipe.zrem(self._k(tenant, "order"), message_id)
+        pipe.zrem(f"{self._p}:purge", *members)
+        pipe.execute()
+        return len(members)
