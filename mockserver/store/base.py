@@ -27,6 +27,31 @@ class MessageQuery:
     limit: int = 100
 
 
+def find_blocking(
+    batch: list[tuple[Message, str | None]], now: float, holder: Callable[[str, str], Message | None]
+) -> Message | None:
+    """What keeps a batch from being stored under the 3004 rule, the same in every back-end:
+    the active message holding one of its resend keys (`holder(tenant, key)` reads it inside
+    the back-end's transaction), or the earlier message of the batch that already uses a key."""
+    first_with: dict[tuple[str, str], Message] = {}
+    for message, key in batch:
+        if key is None:
+            continue
+        if (message.tenant, key) in first_with:
+            return first_with[(message.tenant, key)]
+        first_with[(message.tenant, key)] = message
+        current = holder(message.tenant, key)
+        if current is not None and current.active(now):
+            return current
+    return None
+
+
+def purge_deadline(message: Message, real_now: float, retention_seconds: float) -> float:
+    """When a stored message may go: after its code's lifetime and the retention, in real time."""
+    lifetime = (message.expires_at - message.created_at) if message.expires_at else 0.0
+    return real_now + lifetime + retention_seconds
+
+
 class Store(Protocol):
     """Where templates, messages and the virtual clock live."""
 

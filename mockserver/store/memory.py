@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from mockserver.otp.model import Message, Template
-from mockserver.store.base import MessageQuery
+from mockserver.store.base import MessageQuery, find_blocking, purge_deadline
 
 T = TypeVar("T")
 
@@ -145,21 +145,19 @@ class MemoryStore:
         self, batch: list[tuple[Message, str | None]], now: float
     ) -> Message | None:
         with self._lock:
-            for index, (message, key) in enumerate(batch):
-                if key is None:
-                    continue
-                state = self._tenant(message.tenant)
-                blocking = state.messages.get(state.active.get(key, ""))
-                if blocking is not None and blocking.active(now):
-                    return blocking
-                if any(other_key == key for _, other_key in batch[:index]):
-                    return batch[index - 1][0]
+            blocking = find_blocking(batch, now, self._holder)
+            if blocking is not None:
+                return blocking
             for message, key in batch:
                 self._insert(message, key)
             self._purge_locked(self._real_time())
             while self._count > self._max and self._purge_heap:
                 self._drop(*heapq.heappop(self._purge_heap)[2:])
             return None
+
+    def _holder(self, tenant: str, key: str) -> Message | None:
+        state = self._tenant(tenant)
+        return state.messages.get(state.active.get(key, ""))
 
     def _insert(self, message: Message, key: str | None) -> None:
         state = self._tenant(message.tenant)
@@ -218,8 +216,7 @@ class MemoryStore:
             return self._purge_locked(now)
 
     def _schedule_purge(self, message: Message) -> None:
-        lifetime = (message.expires_at - message.created_at) if message.expires_at else 0.0
-        due = self._real_time() + lifetime + self._retention
+        due = purge_deadline(message, self._real_time(), self._retention)
         self._seq += 1
         heapq.heappush(self._purge_heap, (due, self._seq, message.tenant, message.message_id))
 

@@ -25,7 +25,7 @@ import redis
 from mockserver.errors import MockError
 from mockserver.otp.codec import message_from_dict, message_to_dict, template_from_dict, template_to_dict
 from mockserver.otp.model import Message, Template
-from mockserver.store.base import MessageQuery
+from mockserver.store.base import MessageQuery, find_blocking, purge_deadline
 
 T = TypeVar("T")
 RETRIES = 100
@@ -148,17 +148,14 @@ class RedisStore:
         watched = sorted({self._k(m.tenant, "act") for m, _ in batch})
 
         def body(pipe: Any) -> Message | None:
-            seen: set[str] = set()
-            for message, key in batch:
-                if key is None:
-                    continue
-                if key in seen:
-                    return message
-                seen.add(key)
-                holder = pipe.hget(self._k(message.tenant, "act"), key)
-                raw = pipe.hget(self._k(message.tenant, "msg"), holder) if holder else None
-                if raw and message_from_dict(json.loads(raw)).active(now):
-                    return message_from_dict(json.loads(raw))
+            def holder(tenant: str, key: str) -> Message | None:
+                message_id = pipe.hget(self._k(tenant, "act"), key)
+                raw = pipe.hget(self._k(tenant, "msg"), message_id) if message_id else None
+                return message_from_dict(json.loads(raw)) if raw else None
+
+            blocking = find_blocking(batch, now, holder)
+            if blocking is not None:
+                return blocking
             real = self._real_time()
             pipe.multi()
             for message, key in batch:
@@ -177,8 +174,8 @@ class RedisStore:
         pipe.hset(self._k(tenant, "msg"), message.message_id, json.dumps(message_to_dict(message)))
         pipe.zadd(self._k(tenant, "order"), {message.message_id: message.created_at})
         pipe.sadd(f"{self._p}:tenants", tenant)
-        lifetime = (message.expires_at - message.created_at) if message.expires_at else 0.0
-        pipe.zadd(f"{self._p}:purge", {f"{tenant}\x00{message.message_id}": real + lifetime + self._retention})
+        due = purge_deadline(message, real, self._retention)
+        pipe.zadd(f"{self._p}:purge", {f"{tenant}\x00{message.message_id}": due})
         if key is not None:
             pipe.hset(self._k(tenant, "act"), key, message.message_id)
 

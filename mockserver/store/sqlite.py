@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from mockserver.otp.codec import message_from_dict, message_to_dict, template_from_dict, template_to_dict
 from mockserver.otp.model import Message, Template
-from mockserver.store.base import MessageQuery
+from mockserver.store.base import MessageQuery, find_blocking, purge_deadline
 
 T = TypeVar("T")
 _SCHEMA = """
@@ -145,33 +145,26 @@ class SqliteStore:
     # messages -----------------------------------------------------------------------------
     def insert_messages(self, batch: list[tuple[Message, str | None]], now: float) -> Message | None:
         with self._write() as db:
-            seen: set[str] = set()
-            for message, key in batch:
-                if key is None:
-                    continue
-                if key in seen:
-                    return message
-                seen.add(key)
+
+            def holder(tenant: str, key: str) -> Message | None:
                 row = db.execute("SELECT data FROM messages WHERE tenant = ? AND resend_key = ? "
-                                 "ORDER BY seq DESC LIMIT 1", (message.tenant, key)).fetchone()
-                if row:
-                    blocking = message_from_dict(json.loads(row[0]))
-                    if blocking.active(now):
-                        return blocking
+                                 "ORDER BY seq DESC LIMIT 1", (tenant, key)).fetchone()
+                return message_from_dict(json.loads(row[0])) if row else None
+
+            blocking = find_blocking(batch, now, holder)
+            if blocking is not None:
+                return blocking
             real = self._real_time()
             db.executemany(
                 "INSERT INTO messages (tenant, message_id, resend_key, recipient, template_id, created_at, "
                 "purge_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(m.tenant, m.message_id, key, m.to, m.template_id, m.created_at, self._purge_at(m, real),
+                [(m.tenant, m.message_id, key, m.to, m.template_id, m.created_at,
+                  purge_deadline(m, real, self._retention),
                   json.dumps(message_to_dict(m))) for m, key in batch])
             db.execute("DELETE FROM messages WHERE purge_at <= ?", (real,))
             db.execute("DELETE FROM messages WHERE seq IN (SELECT seq FROM messages ORDER BY purge_at "
                        "LIMIT MAX(0, (SELECT COUNT(*) FROM messages) - ?))", (self._max,))
             return None
-
-    def _purge_at(self, message: Message, real: float) -> float:
-        lifetime = (message.expires_at - message.created_at) if message.expires_at else 0.0
-        return real + lifetime + self._retention
 
     def get_message(self, tenant: str, message_id: str) -> Message | None:
         row = self._connection().execute("SELECT data FROM messages WHERE tenant = ? AND message_id = ?",
