@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mockserver.web.workers import free_port  # the benchmark runs in the kit's venv
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VENV_BIN = Path(sys.executable).parent
@@ -40,12 +42,6 @@ class Result:
     errors: int
     peak_mib: float
     startup_s: float
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def targets(port: int, folder: str) -> dict[str, list[str]]:
@@ -143,7 +139,7 @@ def main() -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="otp-bench-") as folder:
         for name in targets(0, folder):
-            port = free_port()
+            port = free_port("127.0.0.1")
             results.append(measure(name, targets(port, folder)[name], port, args))
     bare = results[0].rps or 1.0
     print(f"{'target':<38} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} "

@@ -13,11 +13,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from mockserver.web.workers import free_port
 
 
 @contextmanager
@@ -28,7 +24,7 @@ def redis_server(folder: Path) -> Iterator[str]:
         if os.environ.get("CI"):
             raise RuntimeError("redis-server is missing in CI: .ci/run installs the Debian package")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
+    port = free_port("127.0.0.1")
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no", "--dir", str(folder)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
