@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
@@ -128,7 +127,7 @@ def load_templates(contract: Contract, path: str | None) -> tuple[Template, ...]
 
 
 def _admin_spec() -> dict[str, Any]:
-    return dict(yaml.safe_load((DATA / "admin-openapi.yaml").read_text(encoding="utf-8")))
+    return dict(yamlsafe.read(DATA / "admin-openapi.yaml", "control-plane document"))
 
 
 def _register_http_errors(app: Flask, contract: Contract) -> None:

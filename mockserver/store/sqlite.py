@@ -81,6 +81,9 @@ class SqliteStore:
 
     # tenants ------------------------------------------------------------------------------
     def seed_tenant(self, tenant: str, templates: Iterable[Template]) -> None:
+        # Called on every request: a plain read first, so seeded tenants never take the write lock.
+        if self._connection().execute("SELECT 1 FROM tenants WHERE tenant = ?", (tenant,)).fetchone():
+            return
         with self._write() as db:
             if db.execute("SELECT seeded FROM tenants WHERE tenant = ?", (tenant,)).fetchone():
                 return
