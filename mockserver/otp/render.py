@@ -17,10 +17,3 @@ def render(text: str, values: Mapping[str, str]) -> str:
 
     return _VARIABLE.sub(fill, text)
 
-
-def variables(text: str) -> list[str]:
-    """Names of the variables a text uses, in order of first appearance."""
-    seen: dict[str, None] = {}
-    for match in _VARIABLE.finditer(text):
-        seen.setdefault(match.group(1), None)
-    return list(seen)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -237,10 +236,6 @@ class OtpService:
 
     def reset(self, tenant: str | None = None) -> None:
         self.store.reset(tenant)
-
-    def seed(self, tenants: Iterable[str]) -> None:
-        for tenant in tenants:
-            self._ready(tenant)
 
 
 def _fall_back(message: Message, strategy: list[str], failing: set[str]) -> Message:
