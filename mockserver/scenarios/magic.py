@@ -39,12 +39,12 @@ def table() -> list[MagicValue]:
     return rows
 
 
+_ERROR_OF = {recipient: row.error for row in table() if row.error is not None for recipient in row.recipients}
+
+
 def send_error(recipient: str) -> int | None:
     """The error a send to this recipient always gets, if it is a magic one."""
-    for row in table():
-        if row.error is not None and recipient in row.recipients:
-            return row.error
-    return None
+    return _ERROR_OF.get(recipient)
 
 
 def effect(recipient: str) -> dict[str, object]:

@@ -2,12 +2,19 @@
 
 Every operation that must be atomic runs in one `BEGIN IMMEDIATE` transaction (the write lock
 is taken before reading), so "verify exactly once" and the 3004 window hold across processes.
-WAL mode lets readers go on while one writer commits; `busy_timeout` makes writers wait their
-turn instead of failing with "database is locked".
+WAL mode lets readers go on while one writer commits.
+
+Writers queue on an `flock` of a lock file beside the database before they begin: the kernel
+wakes the next writer the moment the lock is free, where SQLite's own busy handler sleeps
+1, 2, 5, 10... ms between tries (measured: a p99 of 210 ms with two workers).
+`synchronous=OFF`: a commit is in the operating system's hands at once, so state survives a
+crash or restart of the mock, not a power cut of the machine (a mock's trade-off).
+Expired messages and those over `max_messages` go at most once per `HOUSEKEEPING_SECONDS`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -27,10 +34,10 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clock (tenant TEXT PRIMARY KEY, offset REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (tenant TEXT PRIMARY KEY, seeded INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS templates (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, template_id TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, template_id TEXT NOT NULL,
     data TEXT NOT NULL, UNIQUE (tenant, template_id));
 CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, message_id TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, message_id TEXT NOT NULL,
     resend_key TEXT, recipient TEXT NOT NULL, template_id TEXT NOT NULL, created_at REAL NOT NULL,
     purge_at REAL NOT NULL, data TEXT NOT NULL, UNIQUE (tenant, message_id));
 CREATE INDEX IF NOT EXISTS messages_resend ON messages (tenant, resend_key);
@@ -39,6 +46,7 @@ CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient, created_at
 CREATE INDEX IF NOT EXISTS messages_created ON messages (created_at);
 """
 GLOBAL = ""  # the clock row of everyone
+HOUSEKEEPING_SECONDS = 1.0
 
 
 class SqliteStore:
@@ -53,6 +61,8 @@ class SqliteStore:
         self._max = max_messages
         self._real_time = real_time
         self._local = threading.local()
+        self._next_housekeeping = 0.0
+        self._known = 0  # messages stored as this process last counted, plus its inserts since
         self._connection().executescript(_SCHEMA)
 
     # connections --------------------------------------------------------------------------
@@ -62,22 +72,27 @@ class SqliteStore:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
             self._local.pid = os.getpid()
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA synchronous=OFF")
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
+            self._local.lock = os.open(self.path + "-lock", os.O_RDWR | os.O_CREAT, 0o600)
         return db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One atomic transaction that holds the write lock from its first statement."""
         db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
+        fcntl.flock(self._local.lock, fcntl.LOCK_EX)  # one file description per thread: threads queue too
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            fcntl.flock(self._local.lock, fcntl.LOCK_UN)
 
     # tenants ------------------------------------------------------------------------------
     def seed_tenant(self, tenant: str, templates: Iterable[Template]) -> None:
@@ -164,10 +179,22 @@ class SqliteStore:
                 [(m.tenant, m.message_id, key, m.to, m.template_id, m.created_at,
                   purge_deadline(m, real, self._retention),
                   json.dumps(message_to_dict(m))) for m, key in batch])
-            db.execute("DELETE FROM messages WHERE purge_at <= ?", (real,))
-            db.execute("DELETE FROM messages WHERE seq IN (SELECT seq FROM messages ORDER BY purge_at "
-                       "LIMIT MAX(0, (SELECT COUNT(*) FROM messages) - ?))", (self._max,))
+            self._known += len(batch)
+            if real >= self._next_housekeeping or self._known > self._max:
+                self._housekeeping(db, real)
             return None
+
+    def _housekeeping(self, db: sqlite3.Connection, real: float) -> None:
+        """Purge and cap, inside a write transaction. COUNT(*) reads the whole table, so it runs
+        once a second or when this process's count (inserts since the last one) passes the cap;
+        other processes' inserts may overshoot the cap for up to a second."""
+        self._next_housekeeping = real + HOUSEKEEPING_SECONDS
+        db.execute("DELETE FROM messages WHERE purge_at <= ?", (real,))
+        count = int(db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+        if count > self._max:
+            db.execute("DELETE FROM messages WHERE seq IN (SELECT seq FROM messages ORDER BY purge_at LIMIT ?)",
+                       (count - self._max,))
+        self._known = min(count, self._max)
 
     def get_message(self, tenant: str, message_id: str) -> Message | None:
         row = self._connection().execute("SELECT data FROM messages WHERE tenant = ? AND message_id = ?",
@@ -208,4 +235,5 @@ class SqliteStore:
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
+            os.close(self._local.lock)
             self._local.db = None
