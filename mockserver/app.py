@@ -65,7 +65,7 @@ def create_app(
     service = OtpService(store, clock or SystemClock(), rng, policy)
     engine = scenario_engine(settings, contract, service)
     pipeline = Pipeline(contract, KeyRing.load(settings.keys_file), service,
-                        Journal(settings.journal_size), settings.validate_responses,
+                        Journal(store.request_log(settings.journal_size)), settings.validate_responses,
                         settings.max_json_depth, interceptor or engine, settings.validate_requests)
 
     app = Flask("mockserver")

@@ -79,6 +79,7 @@ def serve(workers: int, **options: Any) -> None:
             _serve_workers(settings, workers, started)
             return
         app = create_app(settings)
+        app.extensions["otp_mock_scenarios"].start()
     except MockError as exc:
         raise click.ClickException(str(exc)) from None
     try:  # a lookahead lets waitress notice a client that gave up (the hang fault stops early)
@@ -143,7 +144,7 @@ def _serve_workers(settings: Any, workers: int, started: float) -> None:
         sys.stdout.flush()
 
     try:
-        create_app(settings)  # fail fast, in the master, on any configuration problem
+        create_app(settings).extensions["otp_mock_scenarios"].start()  # fails fast on bad settings
         multi.run(settings, workers, lambda: create_app(settings), announce)
     finally:  # gunicorn leaves through sys.exit, in the master and in each worker: only the master cleans up
         if os.getpid() == master:

@@ -1,12 +1,27 @@
-"""A bounded record of served requests, for `/_mock/requests`. Never holds a secret."""
+"""A bounded record of served requests, for `/_mock/requests`. Never holds a secret.
+
+The entries live where the store says (`Store.request_log`): in the process for the memory
+store, in the shared store for SQLite and Redis, so every worker's requests show up whichever
+worker answers the read. A shared log is written in batches by one thread per process (every
+`flush_seconds`, or at once when `max_pending` entries wait), so a request never waits on the
+store's write lock for its journal line; a read flushes its own process and then waits two
+flush periods, so it sees what the other workers served before it was asked.
+"""
 
 from __future__ import annotations
 
+import atexit
 import itertools
+import logging
+import os
 import threading
+import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
+
+log = logging.getLogger("mockserver")
 
 
 @dataclass(frozen=True)
@@ -29,26 +44,40 @@ class Entry:
         out["violations"] = list(self.violations)
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Entry:
+        return cls(**{**data, "violations": tuple(data.get("violations") or ())})
 
-class Journal:
-    """The last `size` requests, newest first when read."""
 
-    def __init__(self, size: int = 500, body_limit: int = 2048) -> None:
+class RequestLog(Protocol):
+    """Where journal entries are kept; each back-end of the store has one."""
+
+    shared: bool  # True when other processes write to it too
+
+    def append(self, entries: Sequence[Entry]) -> None:
+        """Keep the entries (their ids are given here, increasing), dropping the oldest over the size."""
+
+    def recent(self, limit: int, dev_key: str | None = None) -> list[Entry]:
+        """Newest first."""
+
+    def clear(self) -> None: ...
+
+
+class MemoryLog:
+    """The last `size` entries of this process."""
+
+    shared = False
+
+    def __init__(self, size: int) -> None:
         self._entries: deque[Entry] = deque(maxlen=size)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self.body_limit = body_limit
 
-    def record(self, **fields: Any) -> Entry:
-        body = fields.get("body")
-        if isinstance(body, str) and len(body) > self.body_limit:
-            fields["body"] = body[: self.body_limit] + f"... ({len(body)} characters)"
+    def append(self, entries: Sequence[Entry]) -> None:
         with self._lock:
-            entry = Entry(id=next(self._ids), **fields)
-            self._entries.append(entry)
-        return entry
+            self._entries.extend(replace(e, id=next(self._ids)) for e in entries)
 
-    def recent(self, limit: int = 100, dev_key: str | None = None) -> list[Entry]:
+    def recent(self, limit: int, dev_key: str | None = None) -> list[Entry]:
         with self._lock:
             entries = list(self._entries)
         entries.reverse()
@@ -59,3 +88,71 @@ class Journal:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+class Journal:
+    """The front the pipeline writes to; batches entries for a shared log."""
+
+    def __init__(self, sink: RequestLog, body_limit: int = 2048, flush_seconds: float = 0.02,
+                 max_pending: int = 1000) -> None:
+        self.sink = sink
+        self.body_limit = body_limit
+        self.flush_seconds = flush_seconds
+        self.max_pending = max_pending
+        self._lock = threading.Lock()
+        self._pending: list[Entry] = []
+        self._pid = 0  # the process whose flusher runs; a forked worker starts its own
+
+    def record(self, **fields: Any) -> Entry:
+        body = fields.get("body")
+        if isinstance(body, str) and len(body) > self.body_limit:
+            fields["body"] = body[: self.body_limit] + f"... ({len(body)} characters)"
+        entry = Entry(id=0, **fields)
+        if not self.sink.shared:
+            self.sink.append([entry])
+            return entry
+        self._ensure_flusher()
+        with self._lock:
+            self._pending.append(entry)
+            full = len(self._pending) >= self.max_pending
+        if full:  # the flusher fell behind: this request writes the batch (bounded memory)
+            self.flush()
+        return entry
+
+    def recent(self, limit: int = 100, dev_key: str | None = None) -> list[Entry]:
+        if self.sink.shared:
+            self.flush()
+            time.sleep(2 * self.flush_seconds)  # other workers flush what they served before now
+        return self.sink.recent(limit, dev_key)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+        self.sink.clear()
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            self.sink.append(batch)
+        except Exception:  # noqa: BLE001 - the journal is best effort; serving goes on
+            log.exception("could not write %d journal entries to the store", len(batch))
+
+    def _ensure_flusher(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pending = []  # entries inherited through a fork belong to the parent
+            self._pid = os.getpid()
+        threading.Thread(target=self._flush_forever, name="journal-flusher", daemon=True).start()
+        atexit.register(self.flush)  # a worker that stops writes what it still holds
+
+    def _flush_forever(self) -> None:
+        pid = os.getpid()
+        while self._pid == pid:
+            time.sleep(self.flush_seconds)
+            self.flush()

@@ -48,9 +48,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     else:
         url = request.getfixturevalue("redis_url")
         shared = RedisStore(url, retention_seconds=60, max_messages=50, real_time=clock)
-        shared.reset()
+        shared.db.flushdb()
         yield shared
-        shared.reset()
+        shared.db.flushdb()
 
 
 def test_templates(store: Store) -> None:
@@ -120,6 +120,86 @@ def test_verify_is_atomic_under_32_threads(store: Store) -> None:
     for thread in threads:
         thread.join(timeout=30)
     assert outcomes.count(Outcome.VERIFIED) == 1 and outcomes.count(Outcome.ALREADY_VERIFIED) == 31
+
+
+def test_a_purged_message_frees_its_resend_key(store: Store) -> None:
+    store.insert_messages([(message(message_id="old", to="a"), "ka")], 100.0)
+    store.insert_messages([(message(message_id="mine", to="b"), "kb")], 100.0)
+    store.insert_messages([(message(message_id="new", to="b"), "kb")], 500.0)  # "mine" expired: "new" holds kb
+    assert store.purge(1000.0 + 300 + 61) == 3
+    if isinstance(store, RedisStore):  # the resend-key hash must not keep keys of purged messages
+        assert store.db.hgetall(store._k("t", "act")) == {}
+    assert store.insert_messages([(message(message_id="again", to="a"), "ka")], 100.0) is None
+
+
+def test_control_values(store: Store) -> None:
+    store.set_value("scenario:", "flaky")
+    store.set_value("scenario:alice", "outage")
+    store.set_value("other", "x")
+    assert store.get_values(["scenario:alice", "scenario:", "scenario:bob"]) == {
+        "scenario:alice": "outage", "scenario:": "flaky"}
+    assert store.values("scenario:") == {"scenario:": "flaky", "scenario:alice": "outage"}
+    store.set_value("scenario:alice", None)
+    store.reset()  # OTP state only: the control plane's choices stay
+    assert store.values("scenario:") == {"scenario:": "flaky"}
+
+
+def test_progress_counts_atomically_under_32_threads(store: Store) -> None:
+    barrier = threading.Barrier(32)
+    seen: list[int] = []
+
+    def bump(data: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
+        count = (data or {}).get("n", 0) + 1
+        return {"n": count}, count
+
+    def attempt() -> None:
+        barrier.wait(timeout=10)
+        seen.append(store.update_progress("flaky", "t", bump))
+
+    threads = [threading.Thread(target=attempt) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(seen) == list(range(1, 33))  # every caller saw its own step, none was lost
+
+
+def test_progress_is_kept_per_scenario_and_tenant(store: Store) -> None:
+    def mark(value: str) -> Any:
+        return lambda data: ({"v": value}, data)
+
+    for scenario, tenant in [("a", "t"), ("a", "u"), ("b", "t")]:
+        store.update_progress(scenario, tenant, mark(f"{scenario}{tenant}"))
+    store.clear_progress("a", "t")
+    assert store.update_progress("a", "t", mark("x")) is None
+    assert store.update_progress("a", "u", mark("x")) == {"v": "au"}
+    store.clear_progress(tenant="t")
+    assert store.update_progress("b", "t", mark("x")) is None
+    store.clear_progress()
+    assert store.update_progress("a", "u", mark("x")) is None
+
+
+def test_request_log_keeps_the_newest_with_increasing_ids(store: Store) -> None:
+    from mockserver.journal import Entry
+
+    log = store.request_log(5)
+    log.clear()
+
+    def entry(n: int) -> Entry:
+        return Entry(id=0, at=float(n), method="POST", path="/v1/messages", operation="send_otp",
+                     dev_key="t" if n % 2 else "u", status=200, code=None, duration_ms=1.0,
+                     body=f'{{"n": {n}}}', violations=("v",) if n == 7 else ())
+
+    log.append([entry(n) for n in range(4)])
+    log.append([entry(n) for n in range(4, 8)])
+    newest = log.recent(10)
+    assert [e.at for e in newest] == [7.0, 6.0, 5.0, 4.0, 3.0]  # the size holds, newest first
+    assert [e.id for e in newest] == sorted({e.id for e in newest}, reverse=True)
+    assert newest[0].violations == ("v",) and newest[0].body == '{"n": 7}'
+    assert [e.at for e in log.recent(10, dev_key="t")] == [7.0, 5.0, 3.0]
+    assert [e.at for e in log.recent(2)] == [7.0, 6.0]
+    log.clear()
+    assert log.recent(10) == []
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -73,3 +73,33 @@ def test_no_message_is_lost_across_workers(farm: str) -> None:
     stored = requests.get(f"{farm}/_mock/messages", params={"dev_key": "race", "template_id": "sms-default",
                                                             "limit": 1000}, timeout=10).json()["messages"]
     assert len(set(ids)) == 50 and set(ids) <= {m["message_id"] for m in stored}
+
+
+def test_a_scenario_chosen_through_one_worker_counts_across_all(farm: str) -> None:
+    """retry-then-succeed fails the first two sends of a dev_key: two in all, not two per worker."""
+    switched = requests.put(f"{farm}/_mock/scenario", json={"name": "retry-then-succeed", "dev_key": "seq"},
+                            timeout=10)
+    assert switched.json()["keys"] == {"seq": "retry-then-succeed"}
+
+    def send(index: int) -> tuple[int, Any]:
+        body = {"to": f"+4477009006{index:02d}", "template": {"id": "sms-default"}}
+        with requests.post(f"{farm}/v1/messages", json=body, headers=basic("seq", "pw"), timeout=30) as reply:
+            return reply.status_code, reply.json().get("code")
+
+    replies = together(24, send)
+    assert sorted(replies, key=str) == sorted([(500, 1000)] * 2 + [(200, None)] * 22, key=str), replies
+    requests.put(f"{farm}/_mock/scenario", json={"name": None, "dev_key": "seq"}, timeout=10)
+    assert send(99) == (200, None)
+
+
+def test_the_journal_shows_the_requests_of_every_worker(farm: str) -> None:
+    def send(index: int) -> int:
+        body = {"to": f"+4477009005{index:02d}", "template": {"id": "sms-default"}}
+        with requests.post(f"{farm}/v1/messages", json=body, headers=basic("journal", "pw"), timeout=30) as reply:
+            return reply.status_code
+
+    assert together(30, send) == [200] * 30
+    entries = requests.get(f"{farm}/_mock/requests", params={"dev_key": "journal", "limit": 100},
+                           timeout=10).json()["requests"]
+    assert len(entries) == 30 and len({e["id"] for e in entries}) == 30
+    assert {e["operation"] for e in entries} == {"send_otp"}

@@ -1,7 +1,8 @@
 """The scenario engine: the mock's Interceptor. Picks the active scenario of a request, finds
 the first rule that fires, and answers for it; magic values apply in every scenario; a request
 nothing matches gets the realistic behaviour. Counters, sequences and named states are kept
-per scenario and per dev_key, and start over when the scenario's file is edited.
+per scenario and per dev_key in the store (so every worker shares them), and start over when
+the scenario's file is edited. The active scenarios are control values of the store too.
 
 Choosing a scenario, first match wins: the `X-Mock-Scenario` header; `Prefer: code=NNNN` (one
 documented error, once); the scenario set for the request's dev_key; the global one.
@@ -12,8 +13,6 @@ from __future__ import annotations
 import random
 import re
 import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any
 
 from faker import Faker
@@ -26,22 +25,13 @@ from mockserver.scenarios.library import Library
 from mockserver.scenarios.model import Reply, Rule, Scenario
 from mockserver.scenarios.states import settle
 from mockserver.scenarios.templating import RenderContext, TemplateError, render
+from mockserver.store.base import Progress
 
 _PREFER = re.compile(r"(?:^|[;,\s])code=\"?(\d+)\"?")
 _SENDS = {"send_otp", "send_custom_code", "send_custom_message"}
 SCENARIO_HEADER = "x-mock-scenario"
-MAX_PROGRESS = 10_000  # scenario x dev_key entries kept; the least recently used go first
-
-
-@dataclass
-class _Progress:
-    """Where one scenario (as loaded: an edit starts over) stands for one dev_key."""
-
-    scenario: Scenario
-    state: str
-    entered: float
-    calls: dict[int, int] = field(default_factory=dict)  # rule index -> matching calls
-    fired: dict[int, int] = field(default_factory=dict)  # rule index -> times fired
+ACTIVE = "scenario:"  # control values: ACTIVE (everyone) and ACTIVE + dev_key -> scenario name
+NONE = ""  # the value of ACTIVE that turns a startup default (--scenario) off
 
 
 class ScenarioEngine:
@@ -57,11 +47,11 @@ class ScenarioEngine:
         self._faker = Faker()
         self._faker.seed_instance(seed if seed is not None else 0)
         self._lock = threading.Lock()
-        self._progress: OrderedDict[tuple[str, str], _Progress] = OrderedDict()
-        self._active: dict[str | None, str] = {}
         self._pending = threading.local()
-        if default is not None:
-            self.activate(default)
+        self.store = service.store
+        if default is not None and library.get(default) is None:
+            raise KeyError(default)
+        self.default = default  # active for everyone until the control plane says otherwise
 
     # selection ----------------------------------------------------------------------------
     def activate(self, name: str | None, dev_key: str | None = None) -> None:
@@ -69,27 +59,31 @@ class ScenarioEngine:
         self.library.refresh(force=True)
         if name is not None and self.library.get(name) is None:
             raise KeyError(name)
-        with self._lock:
-            if name is None:
-                self._active.pop(dev_key, None)
-            else:
-                self._active[dev_key] = name
-            for key in [k for k in self._progress if k[0] == name and (dev_key is None or k[1] == dev_key)]:
-                del self._progress[key]
+        if dev_key is None:
+            self.store.set_value(ACTIVE, NONE if name is None and self.default else name)
+        else:
+            self.store.set_value(ACTIVE + dev_key, name)
+        if name is not None:
+            self.store.clear_progress(name, dev_key)
+
+    def start(self) -> None:
+        """What `otp-mock serve` does once when it starts: the global scenario becomes the one of
+        the command line (or none), whatever a durable store kept from an earlier run."""
+        self.store.set_value(ACTIVE, self.default)
 
     def active(self) -> dict[str, Any]:
         """The active scenarios, and those whose file has gone (the mock is realistic there)."""
         known = self.library.scenarios
-        with self._lock:
-            chosen = dict(self._active)
-        return {"global": chosen.get(None), "keys": {k: v for k, v in chosen.items() if k is not None},
-                "missing": sorted({v for v in chosen.values() if v not in known})}
+        values = self.store.values(ACTIVE)
+        chosen = values.pop(ACTIVE, None)
+        everyone = self.default if chosen is None else chosen or None
+        keys = {name[len(ACTIVE):]: value for name, value in values.items()}
+        return {"global": everyone, "keys": keys,
+                "missing": sorted({v for v in (everyone, *keys.values()) if v and v not in known})}
 
     def reset(self, dev_key: str | None = None) -> None:
         """Forget counters, sequences and states (of one dev_key, or all)."""
-        with self._lock:
-            for key in [k for k in self._progress if dev_key is None or k[1] == dev_key]:
-                del self._progress[key]
+        self.store.clear_progress(None, dev_key)
 
     def _chosen(self, context: Context) -> Scenario | None:
         self.library.refresh()
@@ -100,8 +94,9 @@ class ScenarioEngine:
                 known = ", ".join(sorted(self.library.scenarios)) or "none"
                 raise _client_error(context, f"X-Mock-Scenario: unknown scenario {named!r}; known: {known}")
             return scenario
-        with self._lock:
-            name = self._active.get(context.tenant) or self._active.get(None)
+        own = ACTIVE + context.tenant
+        values = self.store.get_values((own, ACTIVE))
+        name = values.get(own) or values.get(ACTIVE, self.default)
         return self.library.get(name) if name else None
 
     # the hook points ----------------------------------------------------------------------
@@ -133,49 +128,40 @@ class ScenarioEngine:
 
     # rules --------------------------------------------------------------------------------
     def _fire(self, scenario: Scenario, context: Context) -> tuple[Rule, Reply] | None:
-        candidates = [rule for rule in scenario.rules if _static_match(rule, context)]  # regexes outside the lock
+        candidates = [rule for rule in scenario.rules if _static_match(rule, context)]
+        if not candidates and not scenario.states:
+            return None  # nothing to count and no timed state to start
         now = self.service.now(context.tenant)
-        with self._lock:
-            progress = self._progress_of(scenario, context.tenant, now)
+
+        def step(data: Progress | None) -> tuple[Progress, tuple[Rule, Reply] | None]:
+            if data is None or data.get("version") != scenario.version:  # new, or the file was edited
+                data = {"version": scenario.version, "state": scenario.initial_state, "entered": now,
+                        "calls": {}, "fired": {}}
+            state, entered = settle(scenario, data["state"], data["entered"], now)
+            calls, fired = dict(data["calls"]), dict(data["fired"])
+            found = None
             for rule in candidates:
-                if rule.match.state is not None and rule.match.state != progress.state:
+                if rule.match.state is not None and rule.match.state != state:
                     continue
-                count = progress.calls[rule.index] = progress.calls.get(rule.index, 0) + 1
+                index = str(rule.index)
+                count = calls[index] = calls.get(index, 0) + 1
                 if rule.match.calls is not None and count not in rule.match.calls:
                     continue
                 if rule.match.call_from is not None and count < rule.match.call_from:
                     continue
                 if rule.probability is not None and self._rng.random() >= rule.probability:
                     continue
-                reply = self._next_reply(rule, progress)
+                reply = _next_reply(rule, fired)
                 if reply is None:
                     continue
                 if rule.goto is not None:
-                    progress.state, progress.entered = rule.goto, now
-                return rule, reply
-        return None
+                    state, entered = rule.goto, now
+                found = (rule, reply)
+                break
+            return {"version": scenario.version, "state": state, "entered": entered, "calls": calls,
+                    "fired": fired}, found
 
-    def _progress_of(self, scenario: Scenario, tenant: str, now: float) -> _Progress:
-        key = (scenario.name, tenant)
-        progress = self._progress.get(key)
-        if progress is None or progress.scenario is not scenario:  # new, or the file was edited
-            progress = self._progress[key] = _Progress(scenario, scenario.initial_state, now)
-            while len(self._progress) > MAX_PROGRESS:
-                self._progress.popitem(last=False)
-        self._progress.move_to_end(key)
-        progress.state, progress.entered = settle(scenario, progress.state, progress.entered, now)
-        return progress
-
-    def _next_reply(self, rule: Rule, progress: _Progress) -> Reply | None:
-        fired = progress.fired.get(rule.index, 0)
-        progress.fired[rule.index] = fired + 1
-        if not rule.sequence or fired < len(rule.replies):
-            return rule.replies[min(fired, len(rule.replies) - 1)]
-        if rule.then == "repeat_last":
-            return rule.replies[-1]
-        if rule.then == "cycle":
-            return rule.replies[fired % len(rule.replies)]
-        return None  # the sequence is over: the realistic behaviour takes over
+        return self.store.update_progress(scenario.name, context.tenant, step)
 
     # replies ------------------------------------------------------------------------------
     def _answer(self, rule: Rule, reply: Reply, context: Context) -> ApiReply | None:
@@ -245,6 +231,19 @@ class ScenarioEngine:
         headers = {k: v for k, v in context.request.headers.items() if k.lower() != "authorization"}
         return RenderContext(context.body, headers, context.request.path_params, self._faker,
                              self.service.ids.next, self.service.now(context.tenant), context.tenant)
+
+
+def _next_reply(rule: Rule, fired: dict[str, int]) -> Reply | None:
+    """The reply of a rule's next firing (counted in `fired`); None once a sequence is over."""
+    times = fired.get(str(rule.index), 0)
+    fired[str(rule.index)] = times + 1
+    if not rule.sequence or times < len(rule.replies):
+        return rule.replies[min(times, len(rule.replies) - 1)]
+    if rule.then == "repeat_last":
+        return rule.replies[-1]
+    if rule.then == "cycle":
+        return rule.replies[times % len(rule.replies)]
+    return None  # the sequence is over: the realistic behaviour takes over
 
 
 def _client_error(context: Context, message: str) -> ApiError:

@@ -37,6 +37,7 @@ class Library:
         self.check_every = check_every
         self._lock = threading.Lock()
         self._by_file: dict[Path, Scenario] = {}
+        self._by_name: dict[str, Scenario] = {}  # rebuilt (and swapped whole) after each change
         self._stamps: dict[Path, tuple[float, int]] = {}
         self._errors: dict[str, FileError] = {}
         self._checked = 0.0
@@ -44,11 +45,10 @@ class Library:
 
     @property
     def scenarios(self) -> dict[str, Scenario]:
-        with self._lock:
-            return {s.name: s for s in self._by_file.values()}
+        return dict(self._by_name)
 
     def get(self, name: str) -> Scenario | None:
-        return self.scenarios.get(name)
+        return self._by_name.get(name)
 
     @property
     def errors(self) -> dict[str, FileError]:
@@ -74,6 +74,7 @@ class Library:
                     del self._stamps[path]
             for path in files:
                 self._reload(path)
+            self._by_name = {s.name: s for s in self._by_file.values()}
 
     def _reload(self, path: Path) -> None:
         try:

@@ -8,8 +8,10 @@ teach a client a response the real API cannot send; faults are the labelled exce
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -54,11 +56,12 @@ def load_text(text: str, source: str, contract: Contract) -> Scenario:
 
 
 def _load(text: str, source: str, contract: Contract) -> Scenario:
+    version = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     data, marks = yamlsafe.load(text, source)
     problems = sorted(_VALIDATOR.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if problems:
         raise ConfigError(_schema_message(problems[0], marks))
-    return _Builder(data, marks, contract).scenario()
+    return dataclasses.replace(_Builder(data, marks, contract).scenario(), version=version)
 
 
 def _schema_message(error: ValidationError, marks: yamlsafe.Marks) -> str:

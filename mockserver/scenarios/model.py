@@ -94,6 +94,7 @@ class Scenario:
     rules: tuple[Rule, ...]
     initial_state: str = START
     states: dict[str, StateSpec] = field(default_factory=dict)
+    version: str = ""  # a digest of the file: progress kept under another version starts over
 
     def summary(self) -> dict[str, Any]:
         faults = sorted({r.fault for rule in self.rules for r in rule.replies if r.fault})

@@ -8,13 +8,16 @@ each one as a transaction, a Lua script or a WATCH block instead of read-then-wr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from mockserver.journal import RequestLog
 from mockserver.otp.model import Message, Template
 
 T = TypeVar("T")
+Progress = dict[str, Any]  # a scenario's progress for one tenant, JSON-able
+MAX_PROGRESS = 10_000  # scenario x tenant progress records kept; the least recently used go first
 
 
 @dataclass(frozen=True)
@@ -114,3 +117,26 @@ class Store(Protocol):
 
     def purge(self, now: float) -> int:
         """Drop messages past their retention (real time); returns how many went."""
+
+    # the control plane's state, shared by every worker -----------------------------------
+    def get_values(self, names: Sequence[str]) -> dict[str, str]:
+        """The control values (such as active scenarios) among `names` that are set."""
+
+    def set_value(self, name: str, value: str | None) -> None:
+        """Set a control value, or remove it (None)."""
+
+    def values(self, prefix: str) -> dict[str, str]:
+        """Every control value whose name starts with `prefix`."""
+
+    def update_progress(
+        self, scenario: str, tenant: str, step: Callable[[Progress | None], tuple[Progress, T]]
+    ) -> T:
+        """Apply a pure `step` atomically to a scenario's progress for one tenant (None when it
+        has none yet) and keep what it returns. `step` may run more than once (optimistic
+        back-ends retry on conflict). At most MAX_PROGRESS records are kept."""
+
+    def clear_progress(self, scenario: str | None = None, tenant: str | None = None) -> None:
+        """Forget the progress of one scenario and/or one tenant (None: every one)."""
+
+    def request_log(self, size: int) -> RequestLog:
+        """Where the journal keeps its last `size` entries."""

@@ -6,12 +6,13 @@ import heapq
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from mockserver.journal import MemoryLog, RequestLog
 from mockserver.otp.model import Message, Template
-from mockserver.store.base import MessageQuery, find_blocking, purge_deadline
+from mockserver.store.base import MAX_PROGRESS, MessageQuery, Progress, find_blocking, purge_deadline
 
 T = TypeVar("T")
 
@@ -51,6 +52,8 @@ class MemoryStore:
         self._purge_heap: list[tuple[float, int, str, str]] = []
         self._seq = 0
         self._count = 0
+        self._values: dict[str, str] = {}
+        self._progress: OrderedDict[tuple[str, str], Progress] = OrderedDict()
 
     # tenants ------------------------------------------------------------------------------
     def _tenant(self, tenant: str) -> _Tenant:
@@ -236,6 +239,43 @@ class MemoryStore:
         if key is not None and state.active.get(key) == message_id:
             del state.active[key]
         return 1
+
+
+    # the control plane's state --------------------------------------------------------------
+    def get_values(self, names: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            return {name: self._values[name] for name in names if name in self._values}
+
+    def set_value(self, name: str, value: str | None) -> None:
+        with self._lock:
+            if value is None:
+                self._values.pop(name, None)
+            else:
+                self._values[name] = value
+
+    def values(self, prefix: str) -> dict[str, str]:
+        with self._lock:
+            return {k: v for k, v in self._values.items() if k.startswith(prefix)}
+
+    def update_progress(
+        self, scenario: str, tenant: str, step: Callable[[Progress | None], tuple[Progress, T]]
+    ) -> T:
+        key = (scenario, tenant)
+        with self._lock:
+            progress, result = step(self._progress.get(key))
+            self._progress[key] = progress
+            self._progress.move_to_end(key)
+            while len(self._progress) > MAX_PROGRESS:
+                self._progress.popitem(last=False)
+            return result
+
+    def clear_progress(self, scenario: str | None = None, tenant: str | None = None) -> None:
+        with self._lock:
+            for key in [k for k in self._progress if scenario in (None, k[0]) and tenant in (None, k[1])]:
+                del self._progress[key]
+
+    def request_log(self, size: int) -> RequestLog:
+        return MemoryLog(size)
 
 
 def _matches(message: Message, query: MessageQuery) -> bool:

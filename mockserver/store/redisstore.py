@@ -10,26 +10,38 @@ and the operation runs again (a bounded number of times). Keys live under one pr
     {p}:t:{tenant}:tpl   hash   template_id -> JSON;    {p}:t:{tenant}:tplorder  zset by seq
     {p}:t:{tenant}:msg   hash   message_id -> JSON;     {p}:t:{tenant}:order     zset by created_at
     {p}:t:{tenant}:act   hash   resend key -> message_id
-    {p}:purge            zset   "tenant\\x00message_id" by purge time
+    {p}:purge            zset   "tenant\\x00message_id\\x00resend key" by purge time
+    {p}:control          hash   control value name -> value (active scenarios)
+    {p}:progress         zset   "scenario\\x00tenant" by last use;  {p}:progress:{member}  JSON
+    {p}:requests         list   journal entries (JSON), newest last;  {p}:requests:seq  counter
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import redis
 
 from mockserver.errors import MockError
+from mockserver.journal import Entry, RequestLog
 from mockserver.otp.codec import message_from_dict, message_to_dict, template_from_dict, template_to_dict
 from mockserver.otp.model import Message, Template
-from mockserver.store.base import MessageQuery, find_blocking, purge_deadline
+from mockserver.store.base import MAX_PROGRESS, MessageQuery, Progress, find_blocking, purge_deadline
 
 T = TypeVar("T")
 RETRIES = 100
 SCAN_LIMIT = 10_000  # messages looked at, at most, to answer one control-plane query
+# Drop one message; its resend key goes too unless a newer message holds it now.
+_DROP = """
+local key = ARGV[3]
+if key ~= '' and redis.call('HGET', KEYS[3], key) == ARGV[1] then redis.call('HDEL', KEYS[3], key) end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('ZREM', KEYS[4], ARGV[2])
+"""
 
 
 class RedisStore:
@@ -44,6 +56,8 @@ class RedisStore:
         self._retention = retention_seconds
         self._max = max_messages
         self._real_time = real_time
+        self._drop_script = self.db.register_script(_DROP)
+        self._progress_writes = 0
 
     def _k(self, tenant: str, kind: str) -> str:
         return f"{self._p}:t:{tenant}:{kind}"
@@ -81,15 +95,16 @@ class RedisStore:
         self._atomic([f"{self._p}:seeded", f"{self._p}:seq"], body)
 
     def reset(self, tenant: str | None = None) -> None:
-        if tenant is None:
-            keys = list(self.db.scan_iter(f"{self._p}:*", count=1000))
-            if keys:
-                self.db.delete(*keys)
+        if tenant is None:  # the OTP state; the control plane's values, progress and journal stay
+            keys = list(self.db.scan_iter(f"{self._p}:t:*", count=1000))
+            keys += [f"{self._p}:{name}" for name in ("clock", "tenants", "seeded", "seq", "purge")]
+            self.db.delete(*keys)
             return
-        ids = self.db.zrange(self._k(tenant, "order"), 0, -1)
+        prefix = f"{tenant}\x00"
+        members = [m for m in self.db.zrange(f"{self._p}:purge", 0, -1) if m.startswith(prefix)]
         pipe = self.db.pipeline()
-        if ids:
-            pipe.zrem(f"{self._p}:purge", *(f"{tenant}\x00{i}" for i in ids))
+        if members:
+            pipe.zrem(f"{self._p}:purge", *members)
         pipe.delete(*(self._k(tenant, kind) for kind in ("tpl", "tplorder", "msg", "order", "act")))
         pipe.srem(f"{self._p}:seeded", tenant)
         pipe.srem(f"{self._p}:tenants", tenant)
@@ -175,7 +190,7 @@ class RedisStore:
         pipe.zadd(self._k(tenant, "order"), {message.message_id: message.created_at})
         pipe.sadd(f"{self._p}:tenants", tenant)
         due = purge_deadline(message, real, self._retention)
-        pipe.zadd(f"{self._p}:purge", {f"{tenant}\x00{message.message_id}": due})
+        pipe.zadd(f"{self._p}:purge", {f"{tenant}\x00{message.message_id}\x00{key or ''}": due})
         if key is not None:
             pipe.hset(self._k(tenant, "act"), key, message.message_id)
 
@@ -227,11 +242,93 @@ class RedisStore:
     def _drop(self, members: Any) -> int:
         if not members:
             return 0
-        pipe = self.db.pipeline()
+        pipe = self.db.pipeline(transaction=False)
         for member in members:
-            tenant, _, message_id = member.partition("\x00")
-            pipe.hdel(self._k(tenant, "msg"), message_id)
-            pipe.zrem(self._k(tenant, "order"), message_id)
-        pipe.zrem(f"{self._p}:purge", *members)
+            tenant, message_id, key = (member.split("\x00") + [""])[:3]
+            self._drop_script(keys=[self._k(tenant, "msg"), self._k(tenant, "order"), self._k(tenant, "act"),
+                                    f"{self._p}:purge"], args=[message_id, member, key], client=pipe)
+        return sum(int(n) for n in pipe.execute())
+
+    # the control plane's state ------------------------------------------------------------
+    def get_values(self, names: Sequence[str]) -> dict[str, str]:
+        found = self.db.hmget(f"{self._p}:control", list(names)) if names else []
+        return {name: value for name, value in zip(names, found, strict=True) if value is not None}
+
+    def set_value(self, name: str, value: str | None) -> None:
+        if value is None:
+            self.db.hdel(f"{self._p}:control", name)
+        else:
+            self.db.hset(f"{self._p}:control", name, value)
+
+    def values(self, prefix: str) -> dict[str, str]:
+        every: dict[str, str] = self.db.hgetall(f"{self._p}:control")
+        return {k: v for k, v in every.items() if k.startswith(prefix)}
+
+    def update_progress(
+        self, scenario: str, tenant: str, step: Callable[[Progress | None], tuple[Progress, T]]
+    ) -> T:
+        member = f"{scenario}\x00{tenant}"
+        key = f"{self._p}:progress:{member}"
+
+        def body(pipe: Any) -> T:
+            raw = pipe.get(key)
+            progress, result = step(json.loads(raw) if raw else None)
+            pipe.multi()
+            pipe.set(key, json.dumps(progress))
+            pipe.zadd(f"{self._p}:progress", {member: self._real_time()})
+            pipe.execute()
+            return result
+
+        result = self._atomic([key], body)
+        self._progress_writes += 1
+        if self._progress_writes % 256 == 0:
+            excess = int(self.db.zcard(f"{self._p}:progress")) - MAX_PROGRESS
+            if excess > 0:
+                self._forget_progress(self.db.zrange(f"{self._p}:progress", 0, excess - 1))
+        return result
+
+    def clear_progress(self, scenario: str | None = None, tenant: str | None = None) -> None:
+        members = []
+        for member in self.db.zrange(f"{self._p}:progress", 0, -1):
+            name, _, owner = member.partition("\x00")
+            if scenario in (None, name) and tenant in (None, owner):
+                members.append(member)
+        self._forget_progress(members)
+
+    def _forget_progress(self, members: list[str]) -> None:
+        if members:
+            pipe = self.db.pipeline()
+            pipe.delete(*(f"{self._p}:progress:{m}" for m in members))
+            pipe.zrem(f"{self._p}:progress", *members)
+            pipe.execute()
+
+    def request_log(self, size: int) -> RequestLog:
+        return _RedisLog(self.db, f"{self._p}:requests", size)
+
+
+class _RedisLog:
+    """The journal in a capped Redis list: every replica's entries, one id sequence."""
+
+    shared = True
+
+    def __init__(self, db: Any, key: str, size: int) -> None:
+        self._db = db
+        self._key = key
+        self._size = size
+
+    def append(self, entries: Sequence[Entry]) -> None:
+        last = int(self._db.incrby(f"{self._key}:seq", len(entries)))
+        first = last - len(entries) + 1
+        pipe = self._db.pipeline()
+        pipe.rpush(self._key, *(json.dumps({**e.as_dict(), "id": first + n}) for n, e in enumerate(entries)))
+        pipe.ltrim(self._key, -self._size, -1)
         pipe.execute()
-        return len(members)
+
+    def recent(self, limit: int, dev_key: str | None = None) -> list[Entry]:
+        entries = [Entry.from_dict(json.loads(raw)) for raw in reversed(self._db.lrange(self._key, 0, -1))]
+        if dev_key is not None:
+            entries = [e for e in entries if e.dev_key == dev_key]
+        return entries[:limit]
+
+    def clear(self) -> None:
+        self._db.delete(self._key)

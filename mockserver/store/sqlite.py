@@ -20,14 +20,15 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from mockserver.journal import Entry, RequestLog
 from mockserver.otp.codec import message_from_dict, message_to_dict, template_from_dict, template_to_dict
 from mockserver.otp.model import Message, Template
-from mockserver.store.base import MessageQuery, find_blocking, purge_deadline
+from mockserver.store.base import MAX_PROGRESS, MessageQuery, Progress, find_blocking, purge_deadline
 
 T = TypeVar("T")
 _SCHEMA = """
@@ -44,6 +45,11 @@ CREATE INDEX IF NOT EXISTS messages_resend ON messages (tenant, resend_key);
 CREATE INDEX IF NOT EXISTS messages_purge ON messages (purge_at);
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient, created_at);
 CREATE INDEX IF NOT EXISTS messages_created ON messages (created_at);
+CREATE TABLE IF NOT EXISTS control (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS progress (
+    scenario TEXT NOT NULL, tenant TEXT NOT NULL, data TEXT NOT NULL, touched REAL NOT NULL,
+    PRIMARY KEY (scenario, tenant));
+CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, dev_key TEXT, data TEXT NOT NULL);
 """
 GLOBAL = ""  # the clock row of everyone
 HOUSEKEEPING_SECONDS = 1.0
@@ -63,6 +69,7 @@ class SqliteStore:
         self._local = threading.local()
         self._next_housekeeping = 0.0
         self._known = 0  # messages stored as this process last counted, plus its inserts since
+        self._progress_writes = 0
         self._connection().executescript(_SCHEMA)
 
     # connections --------------------------------------------------------------------------
@@ -231,9 +238,79 @@ class SqliteStore:
         with self._write() as db:
             return db.execute("DELETE FROM messages WHERE purge_at <= ?", (now,)).rowcount
 
+    # the control plane's state ------------------------------------------------------------
+    def get_values(self, names: Sequence[str]) -> dict[str, str]:
+        marks = ", ".join("?" for _ in names)
+        rows = self._connection().execute(f"SELECT name, value FROM control WHERE name IN ({marks})",  # noqa: S608
+                                          tuple(names))
+        return dict(rows.fetchall())
+
+    def set_value(self, name: str, value: str | None) -> None:
+        with self._write() as db:
+            if value is None:
+                db.execute("DELETE FROM control WHERE name = ?", (name,))
+            else:
+                db.execute("INSERT INTO control (name, value) VALUES (?, ?) "
+                           "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
+
+    def values(self, prefix: str) -> dict[str, str]:
+        rows = self._connection().execute("SELECT name, value FROM control WHERE substr(name, 1, ?) = ?",
+                                          (len(prefix), prefix))
+        return dict(rows.fetchall())
+
+    def update_progress(
+        self, scenario: str, tenant: str, step: Callable[[Progress | None], tuple[Progress, T]]
+    ) -> T:
+        with self._write() as db:
+            row = db.execute("SELECT data FROM progress WHERE scenario = ? AND tenant = ?",
+                             (scenario, tenant)).fetchone()
+            progress, result = step(json.loads(row[0]) if row else None)
+            db.execute("INSERT INTO progress (scenario, tenant, data, touched) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (scenario, tenant) DO UPDATE SET data = excluded.data, "
+                       "touched = excluded.touched", (scenario, tenant, json.dumps(progress), time.time()))
+            self._progress_writes += 1
+            if self._progress_writes % 256 == 0:
+                db.execute("DELETE FROM progress WHERE rowid IN (SELECT rowid FROM progress ORDER BY touched "
+                           "LIMIT MAX(0, (SELECT COUNT(*) FROM progress) - ?))", (MAX_PROGRESS,))
+            return result
+
+    def clear_progress(self, scenario: str | None = None, tenant: str | None = None) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM progress WHERE (? IS NULL OR scenario = ?) AND (? IS NULL OR tenant = ?)",
+                       (scenario, scenario, tenant, tenant))
+
+    def request_log(self, size: int) -> RequestLog:
+        return _SqliteLog(self, size)
+
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
             os.close(self._local.lock)
             self._local.db = None
+
+
+class _SqliteLog:
+    """The journal in the store's file: every worker's entries, one id sequence."""
+
+    shared = True
+
+    def __init__(self, store: SqliteStore, size: int) -> None:
+        self._store = store
+        self._size = size
+
+    def append(self, entries: Sequence[Entry]) -> None:
+        with self._store._write() as db:
+            db.executemany("INSERT INTO requests (dev_key, data) VALUES (?, ?)",
+                           [(e.dev_key, json.dumps(e.as_dict())) for e in entries])
+            db.execute("DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?", (self._size,))
+
+    def recent(self, limit: int, dev_key: str | None = None) -> list[Entry]:
+        rows = self._store._connection().execute(
+            "SELECT id, data FROM requests WHERE ? IS NULL OR dev_key = ? ORDER BY id DESC LIMIT ?",
+            (dev_key, dev_key, limit))
+        return [Entry.from_dict({**json.loads(data), "id": row_id}) for row_id, data in rows]
+
+    def clear(self) -> None:
+        with self._store._write() as db:
+            db.execute("DELETE FROM requests")
