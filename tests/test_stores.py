@@ -236,3 +236,22 @@ def test_sqlite_state_survives_a_restart(tmp_path: Path) -> None:
         assert verified.json()["verified"] is True
     finally:
         stop(process)
+
+
+@pytest.mark.served
+def test_a_restart_takes_the_global_scenario_from_the_command_line(tmp_path: Path) -> None:
+    import requests
+
+    store = f"sqlite:{tmp_path / 'durable.db'}"
+    process, url = start("--set", f"store={store}", "--scenario", "outage")
+    try:
+        assert requests.get(f"{url}/_mock/scenario", timeout=5).json()["global"] == "outage"
+        requests.put(f"{url}/_mock/scenario", json={"name": "flaky", "dev_key": "kept"}, timeout=5)
+    finally:
+        stop(process)
+    process, url = start("--set", f"store={store}")
+    try:
+        active = requests.get(f"{url}/_mock/scenario", timeout=5).json()
+        assert active["global"] is None and active["keys"] == {"kept": "flaky"}  # per-key choices are state
+    finally:
+        stop(process)
