@@ -1,6 +1,10 @@
-"""The bare Flask app of the benchmark: the same route, JSON in and out, Basic auth read, no rules."""
+"""The bare Flask app of the benchmark: the same route, JSON in and out, Basic auth read, no rules.
+
+    python bench/bare.py PORT WORKERS   # served by the same server, with the same options, as the mock
+"""
 
 import itertools
+import sys
 
 from flask import Flask, jsonify, request
 
@@ -22,3 +26,11 @@ def create_app() -> Flask:
         return jsonify(status="ok")
 
     return app
+
+
+if __name__ == "__main__":
+    from mockserver.config import Settings
+    from mockserver.web import workers
+
+    port, count = int(sys.argv[1]), int(sys.argv[2])
+    workers.serve(create_app, workers.options(Settings(), count, port))

@@ -1,11 +1,16 @@
 """Benchmark the served mock against a bare Flask app under the same server, on loopback.
 
-    python bench/run.py [--duration 10] [--connections 32] [--threads 2]
+    python bench/run.py [--duration 8] [--rounds 3] [--connections 32] [--threads 2] [--only TEXT]
 
-For each target it starts the server, measures the time to the first answer, runs wrk
-(bounded: fixed duration, fixed connections) with POST /v1/messages and Basic auth, samples the
-memory (RSS) of the server's whole process tree during the run, stops the server, and prints
-req/s, p50 and p99 latency, peak memory and start-up time, with the ratio to the bare app.
+Targets: a bare Flask app served by the same server with the same options as the mock's
+`--workers` (bench/bare.py), and the mock in one process (waitress) and with 2 workers
+(gunicorn) on each store: memory (one process only), SQLite, and Redis when `redis-server` is
+installed (the benchmark starts its own on a free loopback port). For each target it starts the
+server, measures the time to the first answer, runs wrk (bounded: fixed duration, fixed
+connections) with POST /v1/messages and Basic auth, samples the memory (PSS: a page shared by k processes counts 1/k in each) of the server's
+whole process tree during the run, stops the server. The targets run in turns, `--rounds`
+times, on fresh state each time; the table gives each figure's median over the rounds, so a
+noisy neighbour on a shared machine moves every target alike. Ratios are to the bare app.
 Only 127.0.0.1 is ever contacted. wrk comes from Debian (`apt-get install wrk`).
 """
 
@@ -17,11 +22,14 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,15 +52,45 @@ class Result:
     startup_s: float
 
 
-def targets(port: int, folder: str) -> dict[str, list[str]]:
-    gunicorn = [str(VENV_BIN / "gunicorn"), "--chdir", str(HERE), "-k", "gthread", "--threads", "8",
-                "--no-control-socket", "-b", f"127.0.0.1:{port}"]
+def targets(port: int, folder: str, run: int, redis_url: str | None) -> dict[str, list[str]]:
     otp = [str(VENV_BIN / "otp-mock"), "serve", "--port", str(port)]
-    return {
-        "bare flask, gunicorn 2 workers": [*gunicorn, "-w", "2", "bare:create_app()"],
-        "mock, 1 process (waitress, memory)": otp,
-        "mock, 2 workers (gunicorn, sqlite)": [*otp, "--workers", "2", "--store", f"sqlite:{folder}/bench.db"],
+    found = {
+        "bare flask, gunicorn 2 workers": [sys.executable, str(HERE / "bare.py"), str(port), "2"],
+        "mock, 1 process, memory": otp,
+        "mock, 1 process, sqlite": [*otp, "--store", f"sqlite:{folder}/one-{run}.db"],
+        "mock, 2 workers, sqlite": [*otp, "--workers", "2", "--store", f"sqlite:{folder}/two-{run}.db"],
     }
+    if redis_url:
+        found["mock, 2 workers, redis"] = [*otp, "--workers", "2", "--store", redis_url]
+    return found
+
+
+@contextmanager
+def redis_server(folder: str) -> Iterator[str | None]:
+    """A throwaway redis-server on a free loopback port, or None when it is not installed."""
+    if shutil.which("redis-server") is None:
+        yield None
+        return
+    port = free_port("127.0.0.1")
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--dir", folder], stdout=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def wait_for_port(port: int, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on port {port} after {limit} s")
 
 
 def wait_for_first_answer(port: int, started: float, limit: float = 20.0) -> float:
@@ -68,14 +106,16 @@ def wait_for_first_answer(port: int, started: float, limit: float = 20.0) -> flo
     raise RuntimeError(f"no answer on port {port} within {limit} s")
 
 
-def tree_rss_mib(pid: int) -> float:
-    """Resident memory of a process and all its descendants, from /proc."""
+def tree_memory_mib(pid: int) -> float:
+    """Memory of a process and all its descendants: the sum of their proportional set sizes (PSS,
+    /proc/PID/smaps_rollup), where a page shared by k processes counts 1/k in each, so the sum
+    is the memory the group really holds (summing RSS would count shared pages k times)."""
     total, pending = 0, [pid]
     while pending:
         current = pending.pop()
         try:
-            with open(f"/proc/{current}/status", encoding="ascii") as status:
-                total += next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+            with open(f"/proc/{current}/smaps_rollup", encoding="ascii") as status:
+                total += next(int(line.split()[1]) for line in status if line.startswith("Pss:"))
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except (OSError, StopIteration):
             continue
@@ -109,7 +149,7 @@ def measure(name: str, command: list[str], port: int, args: argparse.Namespace) 
 
         def sample() -> None:
             while not stop.wait(0.2):
-                peak[0] = max(peak[0], tree_rss_mib(process.pid))
+                peak[0] = max(peak[0], tree_memory_mib(process.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -128,28 +168,50 @@ def measure(name: str, command: list[str], port: int, args: argparse.Namespace) 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=10, help="seconds of load per target (max 60)")
+    parser.add_argument("--duration", type=int, default=8, help="seconds of load per target and round (max 60)")
+    parser.add_argument("--rounds", type=int, default=3, help="turns over all targets (max 10)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", default="", help="run only the targets whose name holds this text (and bare)")
     args = parser.parse_args()
     args.duration = min(max(args.duration, 1), 60)
+    args.rounds = min(max(args.rounds, 1), 10)
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
         return 2
-    results = []
-    with tempfile.TemporaryDirectory(prefix="otp-bench-") as folder:
-        for name in targets(0, folder):
-            port = free_port("127.0.0.1")
-            results.append(measure(name, targets(port, folder)[name], port, args))
-    bare = results[0].rps or 1.0
-    print(f"{'target':<38} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} "
-          f"{'peak MiB':>9} {'start s':>8}")
-    for r in results:
-        print(f"{r.name:<38} {r.rps:>8.0f} {r.rps / bare:>6.2f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
-              f"{r.errors:>8} {r.peak_mib:>9.1f} {r.startup_s:>8.2f}")
-    print(f"\nmachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; wrk -t{args.threads} "
-          f"-c{args.connections} -d{args.duration}s, POST /v1/messages with Basic auth, loopback only")
+    runs: dict[str, list[Result]] = {}
+    with tempfile.TemporaryDirectory(prefix="otp-bench-") as folder, redis_server(folder) as redis_url:
+        for run in range(args.rounds):
+            for name in targets(0, folder, run, redis_url):
+                if args.only not in name and not name.startswith("bare"):
+                    continue
+                if redis_url and "redis" in name:
+                    import redis
+
+                    redis.Redis.from_url(redis_url).flushdb()
+                port = free_port("127.0.0.1")
+                runs.setdefault(name, []).append(measure(name, targets(port, folder, run, redis_url)[name], port, args))
+    table = {name: median_result(name, results) for name, results in runs.items()}
+    bare = next(r for n, r in table.items() if n.startswith("bare")).rps or 1.0
+    print(f"{'target':<34} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} "
+          f"{'peak MiB':>9} {'start s':>8}  req/s of each round")
+    for r in table.values():
+        each = " ".join(f"{x.rps:.0f}" for x in runs[r.name])
+        print(f"{r.name:<34} {r.rps:>8.0f} {r.rps / bare:>6.2f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
+              f"{r.errors:>8} {r.peak_mib:>9.1f} {r.startup_s:>8.2f}  {each}")
+    print(f"\nmedians of {args.rounds} rounds; machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
+          f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, POST /v1/messages with Basic auth, "
+          "loopback only")
     return 0
+
+
+def median_result(name: str, results: list[Result]) -> Result:
+    def mid(values: list[float]) -> float:
+        return statistics.median(values)
+
+    return Result(name, mid([r.rps for r in results]), mid([r.p50_ms for r in results]),
+                  mid([r.p99_ms for r in results]), max(r.errors for r in results),
+                  mid([r.peak_mib for r in results]), mid([r.startup_s for r in results]))
 
 
 if __name__ == "__main__":

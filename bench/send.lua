@@ -11,7 +11,7 @@ function setup(thread)
 end
 function request()
   counter = counter + 1
-  local number = string.format("+4477009%02d%04d", id or 0, counter % 10000)
+  local number = string.format("+4477009%02d%05d", id or 0, counter % 100000)
   local body = string.format('{"to": "%s", "template": {"id": "sms-default"}}', number)
   return wrk.format(nil, nil, nil, body)
 end

@@ -112,6 +112,9 @@ def _log_through_a_queue() -> None:
     import logging.handlers
     import queue
 
+    # What the log lines never show, not gathered per record (the logging HOWTO's "Optimization")
+    logging._srcfile = None  # no caller frame walk
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     writer = logging.StreamHandler()
     writer.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -144,8 +147,9 @@ def _serve_workers(settings: Any, workers: int, started: float) -> None:
         sys.stdout.flush()
 
     try:
-        create_app(settings).extensions["otp_mock_scenarios"].start()  # fails fast on bad settings
-        multi.run(settings, workers, lambda: create_app(settings), announce)
+        app = create_app(settings)  # in the master: bad settings fail here, once; workers fork from it
+        app.extensions["otp_mock_scenarios"].start()
+        multi.run(settings, workers, lambda: app, announce)
     finally:  # gunicorn leaves through sys.exit, in the master and in each worker: only the master cleans up
         if os.getpid() == master:
             shutil.rmtree(folder, ignore_errors=True)

@@ -104,6 +104,23 @@ def test_message_ids_are_19_digits_and_unique() -> None:
     assert made == sorted(made)
 
 
+def test_a_forked_worker_takes_its_own_node_number() -> None:
+    """Workers forked from a master that already made ids (preload) must not share its node bits."""
+    import multiprocessing
+    import os
+
+    ids = MessageIds()
+    parent_node = (int(ids.next()) >> 12) & 0x3FF
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    child = context.Process(target=lambda: writer.send((ids.next(), os.getpid())))  # inherits `ids`
+    child.start()
+    assert reader.poll(10)
+    child_id, child_pid = reader.recv()
+    child.join(timeout=10)
+    assert (int(child_id) >> 12) & 0x3FF == child_pid & 0x3FF != parent_node
+
+
 @pytest.mark.parametrize(("text", "values", "expected"), [
     ("Hi {{name}}, code {{code}}", {"name": "Bob", "code": "12"}, "Hi Bob, code 12"),
     ("Hi {{name}}", {}, "Hi {{name}}"),

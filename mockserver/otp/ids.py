@@ -13,13 +13,18 @@ class MessageIds:
     """Time in milliseconds, a node number and a sequence, packed as in a snowflake id."""
 
     def __init__(self, node: int | None = None) -> None:
-        self._node = (os.getpid() if node is None else node) & 0x3FF
+        self._fixed = node
+        self._pid = 0
+        self._node = 0
         self._lock = threading.Lock()
         self._last_ms = 0
         self._seq = 0
 
     def next(self) -> str:
         with self._lock:
+            if self._pid != os.getpid():  # a worker forked from the master takes its own node number
+                self._pid = os.getpid()
+                self._node = (self._pid if self._fixed is None else self._fixed) & 0x3FF
             now_ms = max(int(time.time() * 1000), self._last_ms)
             if now_ms == self._last_ms:
                 self._seq = (self._seq + 1) & 0xFFF
