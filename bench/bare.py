@@ -33,4 +33,4 @@ if __name__ == "__main__":
     from mockserver.web import workers
 
     port, count = int(sys.argv[1]), int(sys.argv[2])
-    workers.serve(create_app, workers.options(Settings(), count, port))
+    workers.serve(create_app, workers.options(Settings.load(), count, port))  # OTP_MOCK_THREADS applies

@@ -7,10 +7,11 @@ Targets: a bare Flask app served by the same server with the same options as the
 (gunicorn) on each store: memory (one process only), SQLite, and Redis when `redis-server` is
 installed (the benchmark starts its own on a free loopback port). For each target it starts the
 server, measures the time to the first answer, runs wrk (bounded: fixed duration, fixed
-connections) with POST /v1/messages and Basic auth, samples the memory (PSS: a page shared by k processes counts 1/k in each) of the server's
-whole process tree during the run, stops the server. The targets run in turns, `--rounds`
-times, on fresh state each time; the table gives each figure's median over the rounds, so a
-noisy neighbour on a shared machine moves every target alike. Ratios are to the bare app.
+connections) with POST /v1/messages and Basic auth, samples the memory of the server's whole
+process tree during the run (PSS: a page shared by k processes counts 1/k in each), stops it.
+The targets run in turns, `--rounds` times, on fresh state each time; the table gives each
+figure's median over the rounds, so a noisy neighbour on a shared machine moves every target
+alike. Ratios are to the bare app.
 Only 127.0.0.1 is ever contacted. wrk comes from Debian (`apt-get install wrk`).
 """
 
@@ -33,7 +34,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mockserver.web.workers import free_port  # the benchmark runs in the kit's venv
+from mockserver.config import Settings  # the benchmark runs in the kit's venv
+from mockserver.web.workers import free_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -140,8 +142,11 @@ def _ms(text: str) -> float:
 
 def measure(name: str, command: list[str], port: int, args: argparse.Namespace) -> Result:
     started = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if args.server_threads:
+        env["OTP_MOCK_THREADS"] = str(args.server_threads)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                               start_new_session=True)
     peak = [0.0]
     stop = threading.Event()
     try:
@@ -172,6 +177,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="turns over all targets (max 10)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--server-threads", type=int, default=None,
+                        help="threads per server process, for every target (default: the mock's default)")
     parser.add_argument("--only", default="", help="run only the targets whose name holds this text (and bare)")
     args = parser.parse_args()
     args.duration = min(max(args.duration, 1), 60)
@@ -199,7 +206,9 @@ def main() -> int:
         each = " ".join(f"{x.rps:.0f}" for x in runs[r.name])
         print(f"{r.name:<34} {r.rps:>8.0f} {r.rps / bare:>6.2f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
               f"{r.errors:>8} {r.peak_mib:>9.1f} {r.startup_s:>8.2f}  {each}")
-    print(f"\nmedians of {args.rounds} rounds; machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
+    threads = args.server_threads or Settings().threads
+    print(f"\nmedians of {args.rounds} rounds, {threads} threads per server process; machine: "
+          f"{os.cpu_count()} cores, Python {sys.version.split()[0]}; "
           f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, POST /v1/messages with Basic auth, "
           "loopback only")
     return 0

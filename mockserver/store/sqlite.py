@@ -10,20 +10,30 @@ wakes the next writer the moment the lock is free, where SQLite's own busy handl
 `synchronous=OFF`: a commit is in the operating system's hands at once, so state survives a
 crash or restart of the mock, not a power cut of the machine (a mock's trade-off).
 Expired messages and those over `max_messages` go at most once per `HOUSEKEEPING_SECONDS`.
+
+What rarely changes and every request reads (templates, clock offsets, control values) is
+cached in each process under a generation number: a counter in a small file beside the
+database (`PATH-gen`), mapped in memory, that every write to those tables adds one to after its
+COMMIT, while it still holds the write lock. A reader reads the counter (about a microsecond)
+before it reads the database and keeps the result under that number, so a cached value is only
+used while nothing it came from has changed, in any process. Writes made to the file by other
+tools do not move the counter: restart the mock after editing its database by hand.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import mmap
 import os
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mockserver.journal import Entry, RequestLog
 from mockserver.otp.codec import message_from_dict, message_to_dict, template_from_dict, template_to_dict
@@ -53,6 +63,26 @@ CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, dev_key TEXT, data 
 """
 GLOBAL = ""  # the clock row of everyone
 HOUSEKEEPING_SECONDS = 1.0
+CACHE_SIZE = 10_000  # cached reads per process; all dropped at once when full
+
+
+class _Generation:
+    """A 64-bit counter in a file mapped into every process that opens the store."""
+
+    def __init__(self, path: str) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < 8:
+                os.ftruncate(fd, 8)
+            self._map = mmap.mmap(fd, 8)
+        finally:
+            os.close(fd)
+
+    def value(self) -> int:
+        return int(struct.unpack_from("<Q", self._map)[0])
+
+    def bump(self) -> None:  # only under the write lock: no two bumps at once
+        struct.pack_into("<Q", self._map, 0, self.value() + 1)
 
 
 class SqliteStore:
@@ -70,7 +100,11 @@ class SqliteStore:
         self._next_housekeeping = 0.0
         self._known = 0  # messages stored as this process last counted, plus its inserts since
         self._progress_writes = 0
+        self._generation = _Generation(self.path + "-gen")
+        self._cache: dict[tuple[str, ...], tuple[int, Any]] = {}
         self._connection().executescript(_SCHEMA)
+        with self._write(bump=True):  # whatever another process cached of this file is read again
+            pass
 
     # connections --------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
@@ -86,8 +120,9 @@ class SqliteStore:
         return db
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One atomic transaction that holds the write lock from its first statement."""
+    def _write(self, bump: bool = False) -> Iterator[sqlite3.Connection]:
+        """One atomic transaction that holds the write lock from its first statement. `bump`:
+        it changes what processes cache (templates, clocks, control values)."""
         db = self._connection()
         fcntl.flock(self._local.lock, fcntl.LOCK_EX)  # one file description per thread: threads queue too
         try:
@@ -98,15 +133,30 @@ class SqliteStore:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+            if bump:
+                self._generation.bump()
         finally:
             fcntl.flock(self._local.lock, fcntl.LOCK_UN)
 
+    def _cached(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
+        """`load()`, or what it gave under the current generation (see the module's docstring)."""
+        generation = self._generation.value()  # read before the database: a later write misses
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == generation:
+            return hit[1]  # type: ignore[no-any-return]
+        value = load()
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
+        self._cache[key] = (generation, value)
+        return value
+
     # tenants ------------------------------------------------------------------------------
     def seed_tenant(self, tenant: str, templates: Iterable[Template]) -> None:
-        # Called on every request: a plain read first, so seeded tenants never take the write lock.
-        if self._connection().execute("SELECT 1 FROM tenants WHERE tenant = ?", (tenant,)).fetchone():
+        # A cached read first, so seeded tenants never take the write lock.
+        if self._cached(("seeded", tenant), lambda: self._connection().execute(
+                "SELECT 1 FROM tenants WHERE tenant = ?", (tenant,)).fetchone() is not None):
             return
-        with self._write() as db:
+        with self._write(bump=True) as db:
             if db.execute("SELECT seeded FROM tenants WHERE tenant = ?", (tenant,)).fetchone():
                 return
             db.execute("INSERT INTO tenants (tenant, seeded) VALUES (?, 1)", (tenant,))
@@ -114,7 +164,7 @@ class SqliteStore:
                            [(tenant, t.template_id, json.dumps(template_to_dict(t))) for t in templates])
 
     def reset(self, tenant: str | None = None) -> None:
-        with self._write() as db:
+        with self._write(bump=True) as db:
             if tenant is None:
                 for table in ("clock", "tenants", "templates", "messages"):
                     db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
@@ -129,41 +179,43 @@ class SqliteStore:
 
     # clock --------------------------------------------------------------------------------
     def clock_offset(self, tenant: str) -> float:
-        rows = self._connection().execute(
-            "SELECT COALESCE(SUM(offset), 0) FROM clock WHERE tenant IN (?, ?)", (GLOBAL, tenant)).fetchone()
-        return float(rows[0])
+        return self._cached(("clock", tenant), lambda: float(self._connection().execute(
+            "SELECT COALESCE(SUM(offset), 0) FROM clock WHERE tenant IN (?, ?)", (GLOBAL, tenant)).fetchone()[0]))
 
     def advance_clock(self, seconds: float, tenant: str | None = None) -> float:
         key = GLOBAL if tenant is None else tenant
-        with self._write() as db:
+        with self._write(bump=True) as db:
             db.execute("INSERT INTO clock (tenant, offset) VALUES (?, ?) "
                        "ON CONFLICT (tenant) DO UPDATE SET offset = offset + excluded.offset", (key, seconds))
         return self.clock_offset(tenant or GLOBAL)
 
     # templates ----------------------------------------------------------------------------
     def get_template(self, tenant: str, template_id: str) -> Template | None:
-        row = self._connection().execute("SELECT data FROM templates WHERE tenant = ? AND template_id = ?",
-                                         (tenant, template_id)).fetchone()
-        return template_from_dict(json.loads(row[0])) if row else None
+        def load() -> Template | None:
+            row = self._connection().execute("SELECT data FROM templates WHERE tenant = ? AND template_id = ?",
+                                             (tenant, template_id)).fetchone()
+            return template_from_dict(json.loads(row[0])) if row else None
+
+        return self._cached(("template", tenant, template_id), load)
 
     def list_templates(self, tenant: str) -> list[Template]:
         rows = self._connection().execute("SELECT data FROM templates WHERE tenant = ? ORDER BY seq", (tenant,))
         return [template_from_dict(json.loads(row[0])) for row in rows]
 
     def insert_template(self, tenant: str, template: Template) -> bool:
-        with self._write() as db:
+        with self._write(bump=True) as db:
             cursor = db.execute("INSERT OR IGNORE INTO templates (tenant, template_id, data) VALUES (?, ?, ?)",
                                 (tenant, template.template_id, json.dumps(template_to_dict(template))))
             return cursor.rowcount == 1
 
     def replace_template(self, tenant: str, template: Template) -> bool:
-        with self._write() as db:
+        with self._write(bump=True) as db:
             cursor = db.execute("UPDATE templates SET data = ? WHERE tenant = ? AND template_id = ?",
                                 (json.dumps(template_to_dict(template)), tenant, template.template_id))
             return cursor.rowcount == 1
 
     def delete_template(self, tenant: str, template_id: str) -> bool:
-        with self._write() as db:
+        with self._write(bump=True) as db:
             cursor = db.execute("DELETE FROM templates WHERE tenant = ? AND template_id = ?", (tenant, template_id))
             return cursor.rowcount == 1
 
@@ -240,13 +292,15 @@ class SqliteStore:
 
     # the control plane's state ------------------------------------------------------------
     def get_values(self, names: Sequence[str]) -> dict[str, str]:
-        marks = ", ".join("?" for _ in names)
-        rows = self._connection().execute(f"SELECT name, value FROM control WHERE name IN ({marks})",  # noqa: S608
-                                          tuple(names))
-        return dict(rows.fetchall())
+        def load() -> dict[str, str]:
+            marks = ", ".join("?" for _ in names)
+            return dict(self._connection().execute(
+                f"SELECT name, value FROM control WHERE name IN ({marks})", tuple(names)).fetchall())  # noqa: S608
+
+        return dict(self._cached(("values", *names), load))
 
     def set_value(self, name: str, value: str | None) -> None:
-        with self._write() as db:
+        with self._write(bump=True) as db:
             if value is None:
                 db.execute("DELETE FROM control WHERE name = ?", (name,))
             else:
