@@ -202,6 +202,26 @@ def test_request_log_keeps_the_newest_with_increasing_ids(store: Store) -> None:
     assert log.recent(10) == []
 
 
+def test_sqlite_caches_never_serve_what_another_process_changed(tmp_path: Path) -> None:
+    """Two stores on one file stand for two worker processes: each caches templates, clocks and
+    control values, and sees the other's writes at once."""
+    mine, theirs = SqliteStore(tmp_path / "shared.db"), SqliteStore(tmp_path / "shared.db")
+    mine.seed_tenant("t", [Template("a", {"send_channel_strategy": "sms"}, 1)])
+    for _ in range(2):  # the second read comes from the cache
+        assert mine.get_template("t", "a").status == 2 and mine.clock_offset("t") == 0  # type: ignore[union-attr]
+        assert mine.get_values(["scenario:"]) == {} and mine.get_template("t", "b") is None
+    theirs.replace_template("t", Template("a", {"send_channel_strategy": "sms"}, 1, status=3))
+    assert mine.get_template("t", "a").status == 3  # type: ignore[union-attr]
+    theirs.insert_template("t", Template("b", {"send_channel_strategy": "sms"}, 1))
+    assert mine.get_template("t", "b") is not None
+    theirs.advance_clock(30, "t")
+    assert mine.clock_offset("t") == 30
+    theirs.set_value("scenario:", "outage")
+    assert mine.get_values(["scenario:"]) == {"scenario:": "outage"}
+    theirs.reset("t")
+    assert mine.get_template("t", "a") is None and mine.clock_offset("t") == 0
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_otp_flow_on_each_backend(backend: str, tmp_path: Path, validator: Any,
                                       request: pytest.FixtureRequest) -> None:
@@ -255,3 +275,27 @@ def test_a_restart_takes_the_global_scenario_from_the_command_line(tmp_path: Pat
         assert active["global"] is None and active["keys"] == {"kept": "flaky"}  # per-key choices are state
     finally:
         stop(process)
+
+
+def test_memory_store_keeps_messages_packed_out_of_the_garbage_collector() -> None:
+    import gc
+
+    store = MemoryStore()
+    events = (Event("plan", 100.0), Event("verified_failed", 101.5, "wrong code, attempt 1 of 3"))
+    original = message(params={"z": "1", "a": "2"}, lifecycle=events, subject=None, never_verifies=True)
+    assert store.insert_messages([(original, "k")], 100.0) is None
+    for _ in range(3):  # each full collection untracks one more level of nested tuples
+        gc.collect()
+    packed = store._tenants["t"].messages["1"]  # noqa: SLF001 - what the store holds
+    assert type(packed) is tuple and not gc.is_tracked(packed)
+    got = store.get_message("t", "1")
+    assert got == original and got is not None and list(got.params) == ["z", "a"]
+    assert got.params is not store.get_message("t", "1").params  # type: ignore[union-attr]  # fresh dicts
+    assert store.find_messages(MessageQuery(tenant="t", to=original.to, template_id="tpl")) == [original]
+    assert store.find_messages(MessageQuery(to="nobody")) == []
+    blocked = store.insert_messages([(message(message_id="2"), "k")], 100.0)
+    assert blocked == original
+    assert store.update_message("t", "1", lambda m: verify_step(m, "000000", 102.0)) is Outcome.WRONG
+    updated = store.get_message("t", "1")
+    assert updated is not None and updated.attempts == 1 and updated.lifecycle[:2] == events
+    assert updated.lifecycle[-1].status == "verified_failed" and list(updated.params) == ["z", "a"]
