@@ -69,21 +69,21 @@ class MemoryLog:
     shared = False
 
     def __init__(self, size: int) -> None:
-        self._entries: deque[Entry] = deque(maxlen=size)
+        self._entries: deque[tuple[int, Entry]] = deque(maxlen=size)  # ids given on reading: reads are rare
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def append(self, entries: Sequence[Entry]) -> None:
         with self._lock:
-            self._entries.extend(replace(e, id=next(self._ids)) for e in entries)
+            self._entries.extend((next(self._ids), e) for e in entries)
 
     def recent(self, limit: int, dev_key: str | None = None) -> list[Entry]:
         with self._lock:
             entries = list(self._entries)
         entries.reverse()
         if dev_key is not None:
-            entries = [e for e in entries if e.dev_key == dev_key]
-        return entries[:limit]
+            entries = [(n, e) for n, e in entries if e.dev_key == dev_key]
+        return [replace(e, id=n) for n, e in entries[:limit]]
 
     def clear(self) -> None:
         with self._lock:

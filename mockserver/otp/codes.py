@@ -19,6 +19,8 @@ def alphabet(mask: int) -> str:
 
 def generate(rng: random.Random, mask: int, length: int) -> str:
     """A random code of `length` characters drawn from the mask's alphabet."""
+    if mask == DIGITS:  # the usual case, in one step
+        return f"{rng.randrange(10 ** length):0{length}d}"
     chars = alphabet(mask)
     value = rng.randrange(len(chars) ** length)  # one draw (one read of the OS's CSPRNG), unbiased
     out = []

@@ -257,7 +257,7 @@ def _fall_back(message: Message, strategy: list[str], failing: set[str]) -> Mess
 def _check_recipient(to: str, channel: str) -> None:
     """A phone number for phone channels, an email address for email (codes: see README)."""
     is_phone = len(to) <= 16 and _PHONE.fullmatch(to) is not None
-    is_email = _is_email(to)
+    is_email = not is_phone and _is_email(to)  # a phone number has no @
     shown = repr(to[:40]) + ("..." if len(to) > 40 else "")
     if not (is_phone or is_email):
         raise ApiError(5011, f"invalid phone number: {shown} is neither an international "
