@@ -31,6 +31,8 @@ def create_app() -> Flask:
 if __name__ == "__main__":
     from mockserver.config import Settings
     from mockserver.web import workers
+    from mockserver.web.server import serve_on
 
     port, count = int(sys.argv[1]), int(sys.argv[2])
-    workers.serve(create_app, workers.options(Settings.load(), count, port))  # OTP_MOCK_THREADS applies
+    settings = Settings.load(overrides={"port": port})  # OTP_MOCK_THREADS applies, as to the mock
+    workers.run(settings, count, create_app(), lambda url: print(f"bare app at {url}", flush=True), serve_on)

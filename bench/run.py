@@ -1,17 +1,18 @@
 """Benchmark the served mock against a bare Flask app under the same server, on loopback.
 
-    python bench/run.py [--duration 8] [--rounds 3] [--connections 32] [--threads 2] [--only TEXT]
+    python bench/run.py [--duration 8] [--rounds 3] [--connections 32] [--threads 2]
+                        [--server-threads N] [--only TEXT]
 
 Targets: a bare Flask app served by the same server with the same options as the mock's
-`--workers` (bench/bare.py), and the mock in one process (waitress) and with 2 workers
-(gunicorn) on each store: memory (one process only), SQLite, and Redis when `redis-server` is
-installed (the benchmark starts its own on a free loopback port). For each target it starts the
-server, measures the time to the first answer, runs wrk (bounded: fixed duration, fixed
-connections) with POST /v1/messages and Basic auth, samples the memory of the server's whole
-process tree during the run (PSS: a page shared by k processes counts 1/k in each), stops it.
-The targets run in turns, `--rounds` times, on fresh state each time; the table gives each
-figure's median over the rounds, so a noisy neighbour on a shared machine moves every target
-alike. Ratios are to the bare app.
+`--workers` (bench/bare.py: waitress in 2 forked processes, one SO_REUSEPORT socket each), and
+the mock in one process and with 2 workers on each store: memory (one process only), SQLite,
+and Redis when `redis-server` is installed (the benchmark starts its own on a free loopback
+port). For each target it starts the server, measures the time to the first answer, runs wrk
+(bounded: fixed duration, fixed connections) with POST /v1/messages and Basic auth, samples
+the memory of the server's whole process tree during the run (PSS: a page shared by k
+processes counts 1/k in each), and stops it. The targets run in turns, `--rounds` times, on
+fresh state each time; the table gives each figure's median over the rounds, so a noisy
+neighbour on a shared machine moves every target alike. Ratios are to the bare app.
 Only 127.0.0.1 is ever contacted. wrk comes from Debian (`apt-get install wrk`).
 """
 
@@ -57,7 +58,7 @@ class Result:
 def targets(port: int, folder: str, run: int, redis_url: str | None) -> dict[str, list[str]]:
     otp = [str(VENV_BIN / "otp-mock"), "serve", "--port", str(port)]
     found = {
-        "bare flask, gunicorn 2 workers": [sys.executable, str(HERE / "bare.py"), str(port), "2"],
+        "bare flask, 2 workers": [sys.executable, str(HERE / "bare.py"), str(port), "2"],
         "mock, 1 process, memory": otp,
         "mock, 1 process, sqlite": [*otp, "--store", f"sqlite:{folder}/one-{run}.db"],
         "mock, 2 workers, sqlite": [*otp, "--workers", "2", "--store", f"sqlite:{folder}/two-{run}.db"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -54,18 +55,16 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8090; 0 picks a free one).")
 @click.option("--threads", type=int, default=None, help="Worker threads (default 8).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes (gunicorn). With more than one and no --store, state goes to "
-                   "SQLite in a temporary folder so the workers share it.")
+@click.option("--workers", type=click.IntRange(min=1, max=64), default=1, show_default=True,
+              help="Worker processes, each a server on the same port (Linux balances connections "
+                   "between them). With more than one and no --store, state goes to SQLite in a "
+                   "temporary folder so the workers share it.")
 @click.option("--store", default=None, help="memory (default) or sqlite:PATH.")
 @click.option("--scenario", default=None, help="Scenario active from the start (see `otp-mock scenarios`).")
 @settings_options
 def serve(workers: int, **options: Any) -> None:
-    """Serve the mock with a production WSGI server (waitress; gunicorn for --workers > 1)."""
-    from waitress.server import create_server
-
-    from mockserver.app import create_app
-    from mockserver.web import faults
+    """Serve the mock with a production WSGI server (waitress; one per worker with --workers)."""
+    from mockserver.web.server import waitress_server
 
     _log_through_a_queue()
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
@@ -78,19 +77,15 @@ def serve(workers: int, **options: Any) -> None:
         if workers > 1:
             _serve_workers(settings, workers, started)
             return
-        app = create_app(settings)
-        app.extensions["otp_mock_scenarios"].start()
+        app = _served_app(settings)
     except MockError as exc:
         raise click.ClickException(str(exc)) from None
-    try:  # a lookahead lets waitress notice a client that gave up (the hang fault stops early)
-        server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
-                               ident="otp-mock", channel_request_lookahead=1)
+    try:
+        server = waitress_server(app, settings)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}; "
                                    "pick another --port (0 picks a free one)") from None
-    faults.install(server)
-    port = server.effective_port
-    base = f"http://{settings.host}:{port}"
+    base = f"http://{settings.host}:{server.effective_port}"
     click.echo(f"OTP mock serving the EngageLab OTP API at {base}", err=False)
     click.echo(f"Control plane: {base}/_mock/health  (messages: {base}/_mock/messages)")
     click.echo(f"Ready in {time.perf_counter() - started:.2f}s. Press Ctrl-C to stop.")
@@ -103,6 +98,25 @@ def serve(workers: int, **options: Any) -> None:
     finally:
         server.close()
         click.echo("OTP mock stopped.")
+
+
+def _served_app(settings: Settings) -> Any:
+    """The app as `otp-mock serve` runs it: request lines through the cheap access log, and the
+    global scenario taken from the command line."""
+    from mockserver.accesslog import AccessLog
+    from mockserver.app import create_app
+    from mockserver.web import workers
+
+    app = create_app(settings)
+    if settings.log_requests:
+        access = AccessLog()
+        app.extensions["otp_mock"].access_log = access
+        workers.AT_EXIT.append(access.flush)
+    app.extensions["otp_mock_scenarios"].start()
+    return app
+
+
+_LOGGING_FORKS: list[bool] = []
 
 
 def _log_through_a_queue() -> None:
@@ -124,17 +138,21 @@ def _log_through_a_queue() -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handoff], force=True)
     listener.start()
     atexit.register(listener.stop)
+    from mockserver.web import workers
+
+    workers.AT_EXIT.append(listener.stop)  # a worker leaves through os._exit: atexit never runs there
+    if not _LOGGING_FORKS:  # a forked worker has no writer thread: it starts its own
+        _LOGGING_FORKS.append(True)
+        os.register_at_fork(after_in_child=_log_through_a_queue)
 
 
 def _serve_workers(settings: Any, workers: int, started: float) -> None:
-    import os
     import shutil
     import tempfile
 
-    from mockserver.app import create_app
     from mockserver.web import workers as multi
+    from mockserver.web.server import serve_on
 
-    master = os.getpid()
     folder = tempfile.mkdtemp(prefix="otp-mock-")
     if settings.store == "memory":  # workers share nothing else: give them a shared store
         settings = settings.replace(store=f"sqlite:{folder}/state.db")
@@ -147,13 +165,11 @@ def _serve_workers(settings: Any, workers: int, started: float) -> None:
         sys.stdout.flush()
 
     try:
-        app = create_app(settings)  # in the master: bad settings fail here, once; workers fork from it
-        app.extensions["otp_mock_scenarios"].start()
-        multi.run(settings, workers, lambda: app, announce)
-    finally:  # gunicorn leaves through sys.exit, in the master and in each worker: only the master cleans up
-        if os.getpid() == master:
-            shutil.rmtree(folder, ignore_errors=True)
-            click.echo("OTP mock stopped.")
+        app = _served_app(settings)  # in the master: bad settings fail here, once; workers fork from it
+        multi.run(settings, workers, app, announce, serve_on)
+    finally:  # only the master comes back here: workers leave through os._exit
+        shutil.rmtree(folder, ignore_errors=True)
+        click.echo("OTP mock stopped.")
 
 
 def _interrupt(*_: Any) -> None:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
 log = logging.getLogger("mockserver")
@@ -40,13 +40,16 @@ class Entry:
     note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {name: getattr(self, name) for name in _ENTRY_FIELDS}  # asdict deep-copies: slow
         out["violations"] = list(self.violations)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Entry:
         return cls(**{**data, "violations": tuple(data.get("violations") or ())})
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 
 
 class RequestLog(Protocol):

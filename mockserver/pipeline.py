@@ -120,6 +120,7 @@ class Pipeline:
         self.max_json_depth = max_json_depth
         self.validate_requests = validate_requests
         self.interceptor: Interceptor = interceptor or NoScenarios()
+        self.access_log: Callable[[str, float], None] | None = None  # otp-mock serve's request lines
 
     def handle(self, op: Operation, request: ApiRequest) -> ApiReply:
         started = time.perf_counter()
@@ -193,6 +194,9 @@ class Pipeline:
             violations=violations,
             note=f"fault: {reply.fault} (deliberately outside the contract)" if reply.fault else None,
         )
-        if log.isEnabledFor(logging.INFO):
+        if self.access_log is not None:
+            self.access_log(f"{entry.method} {entry.path} -> {entry.status}{f' code={code}' if code else ''} "
+                            f"key={tenant} {entry.duration_ms:.1f}ms", entry.at)
+        elif log.isEnabledFor(logging.INFO):
             log.info("%s %s -> %s%s key=%s %.1fms", entry.method, entry.path, entry.status,
                      f" code={code}" if code else "", tenant, entry.duration_ms)

@@ -59,8 +59,8 @@ CREATE TABLE IF NOT EXISTS control (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS progress (
     scenario TEXT NOT NULL, tenant TEXT NOT NULL, data TEXT NOT NULL, touched REAL NOT NULL,
     PRIMARY KEY (scenario, tenant));
-CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, dev_key TEXT, data TEXT NOT NULL);
 """
+_REQUESTS_SCHEMA = "CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, dev_key TEXT, data TEXT NOT NULL);"
 GLOBAL = ""  # the clock row of everyone
 HOUSEKEEPING_SECONDS = 1.0
 CACHE_SIZE = 10_000  # cached reads per process; all dropped at once when full
@@ -85,29 +85,16 @@ class _Generation:
         struct.pack_into("<Q", self._map, 0, self.value() + 1)
 
 
-class SqliteStore:
-    """State in one SQLite file; one connection per thread (and so per process)."""
+class _Database:
+    """One SQLite file: a connection per thread (and so per process), and write transactions
+    that queue on an flock of `PATH-lock` before they begin."""
 
-    name = "sqlite"
-
-    def __init__(self, path: str | Path, retention_seconds: float = 3600.0, max_messages: int = 100_000,
-                 real_time: Callable[[], float] = time.time) -> None:
-        self.path = str(path)
-        self._retention = retention_seconds
-        self._max = max_messages
-        self._real_time = real_time
+    def __init__(self, path: str, schema: str) -> None:
+        self.path = path
         self._local = threading.local()
-        self._next_housekeeping = 0.0
-        self._known = 0  # messages stored as this process last counted, plus its inserts since
-        self._progress_writes = 0
-        self._generation = _Generation(self.path + "-gen")
-        self._cache: dict[tuple[str, ...], tuple[int, Any]] = {}
-        self._connection().executescript(_SCHEMA)
-        with self._write(bump=True):  # whatever another process cached of this file is read again
-            pass
+        self.connection().executescript(schema)
 
-    # connections --------------------------------------------------------------------------
-    def _connection(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None or self._local.pid != os.getpid():  # a forked worker opens its own
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
@@ -120,10 +107,10 @@ class SqliteStore:
         return db
 
     @contextmanager
-    def _write(self, bump: bool = False) -> Iterator[sqlite3.Connection]:
-        """One atomic transaction that holds the write lock from its first statement. `bump`:
-        it changes what processes cache (templates, clocks, control values)."""
-        db = self._connection()
+    def write(self, after_commit: Callable[[], None] | None = None) -> Iterator[sqlite3.Connection]:
+        """One atomic transaction that holds the write lock from its first statement;
+        `after_commit` runs once it is committed, still under the lock."""
+        db = self.connection()
         fcntl.flock(self._local.lock, fcntl.LOCK_EX)  # one file description per thread: threads queue too
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -133,10 +120,48 @@ class SqliteStore:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-            if bump:
-                self._generation.bump()
+            if after_commit is not None:
+                after_commit()
         finally:
             fcntl.flock(self._local.lock, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            os.close(self._local.lock)
+            self._local.db = None
+
+
+class SqliteStore:
+    """State in one SQLite file; one connection per thread (and so per process)."""
+
+    name = "sqlite"
+
+    def __init__(self, path: str | Path, retention_seconds: float = 3600.0, max_messages: int = 100_000,
+                 real_time: Callable[[], float] = time.time) -> None:
+        self.path = str(path)
+        self._retention = retention_seconds
+        self._max = max_messages
+        self._real_time = real_time
+        self._db = _Database(self.path, _SCHEMA)
+        self._next_housekeeping = 0.0
+        self._known = 0  # messages stored as this process last counted, plus its inserts since
+        self._progress_writes = 0
+        self._generation = _Generation(self.path + "-gen")
+        self._cache: dict[tuple[str, ...], tuple[int, Any]] = {}
+        with self._write(bump=True):  # whatever another process cached of this file is read again
+            pass
+
+    @contextmanager
+    def _write(self, bump: bool = False) -> Iterator[sqlite3.Connection]:
+        """One atomic transaction; `bump`: it changes what processes cache (templates, clocks,
+        control values)."""
+        with self._db.write(self._generation.bump if bump else None) as db:
+            yield db
+
+    def _connection(self) -> sqlite3.Connection:
+        return self._db.connection()
 
     def _cached(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
         """`load()`, or what it gave under the current generation (see the module's docstring)."""
@@ -334,37 +359,34 @@ class SqliteStore:
                        (scenario, scenario, tenant, tenant))
 
     def request_log(self, size: int) -> RequestLog:
-        return _SqliteLog(self, size)
+        return _SqliteLog(_Database(self.path + "-requests", _REQUESTS_SCHEMA), size)
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            os.close(self._local.lock)
-            self._local.db = None
+        self._db.close()
 
 
 class _SqliteLog:
-    """The journal in the store's file: every worker's entries, one id sequence."""
+    """The journal in a file of its own (`PATH-requests`, so its batches never hold the store's
+    write lock): every worker's entries, one id sequence."""
 
     shared = True
 
-    def __init__(self, store: SqliteStore, size: int) -> None:
-        self._store = store
+    def __init__(self, db: _Database, size: int) -> None:
+        self._db = db
         self._size = size
 
     def append(self, entries: Sequence[Entry]) -> None:
-        with self._store._write() as db:
-            db.executemany("INSERT INTO requests (dev_key, data) VALUES (?, ?)",
-                           [(e.dev_key, json.dumps(e.as_dict())) for e in entries])
+        rows = [(e.dev_key, json.dumps(e.as_dict())) for e in entries]  # before taking the lock
+        with self._db.write() as db:
+            db.executemany("INSERT INTO requests (dev_key, data) VALUES (?, ?)", rows)
             db.execute("DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?", (self._size,))
 
     def recent(self, limit: int, dev_key: str | None = None) -> list[Entry]:
-        rows = self._store._connection().execute(
+        rows = self._db.connection().execute(
             "SELECT id, data FROM requests WHERE ? IS NULL OR dev_key = ? ORDER BY id DESC LIMIT ?",
             (dev_key, dev_key, limit))
         return [Entry.from_dict({**json.loads(data), "id": row_id}) for row_id, data in rows]
 
     def clear(self) -> None:
-        with self._store._write() as db:
+        with self._db.write() as db:
             db.execute("DELETE FROM requests")

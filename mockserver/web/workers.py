@@ -1,68 +1,230 @@
-"""`otp-mock serve --workers N`: N worker processes under gunicorn, sharing one store.
+"""`otp-mock serve --workers N`: N worker processes forked from one master, sharing one store.
 
-The app is built once, in the master, and the workers are forked from it (`preload_app`), so
-the compiled contract and the imported modules sit in memory pages the processes share; the
-objects are frozen out of the garbage collector's reach first (`gc.freeze`), so collections in
-a worker do not copy those pages. No connection crosses the fork: the stores open their own in
-each process (they check the pid). State is shared through the store, so a code sent through
-one worker verifies through another, once.
+The app is built once, in the master; its objects are frozen out of the garbage collector's
+reach (`gc.freeze`) and the workers are forked from it, so the compiled contract and the
+imported modules sit in memory pages the processes share. Each worker is a waitress server (the
+same server, with the transport faults, as the single-process mock) on a listening socket of
+its own, bound with SO_REUSEPORT: the kernel spreads new connections evenly over the workers.
+(With one shared socket, as gunicorn has it, the first worker to wake took 31 of 32 benchmark
+connections and served them alone.) No connection crosses the fork: the stores open their own
+in each process. State is shared through the store, so a code sent through one worker
+verifies through another, once.
+
+The master only supervises: it starts a worker again if one dies (at most MAX_RESTARTS in
+RESTART_WINDOW seconds, then it stops everything) and on SIGINT/SIGTERM stops the workers,
+each finishing its requests for up to GRACE_SECONDS.
 """
 
 from __future__ import annotations
 
+import errno
 import gc
+import logging
+import os
+import signal
 import socket
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
-from gunicorn.app.base import BaseApplication
 
 from mockserver.config import Settings
+from mockserver.errors import MockError
 
-
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, factory: Callable[[], Flask], options: dict[str, Any]) -> None:
-        self._factory = factory
-        self._options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        return self._factory()
+log = logging.getLogger("mockserver")
+GRACE_SECONDS = 5.0
+START_SECONDS = 30.0
+MAX_RESTARTS, RESTART_WINDOW = 5, 10.0
+AT_EXIT: list[Callable[[], None]] = []  # what a worker runs as it leaves (its log writer's stop)
 
 
 def free_port(host: str) -> int:
-    """A port the OS says is free now (gunicorn needs a number to print the URL)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    """A port the OS says is free now (the workers all need the one number)."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
 
 
-def options(settings: Settings, workers: int, port: int) -> dict[str, Any]:
-    """The server's settings: the benchmark serves its bare Flask app with these same ones."""
-    return {
-        "bind": f"{settings.host}:{port}",
-        "workers": workers,
-        "worker_class": "gthread",
-        "threads": settings.threads,
-        "control_socket_disable": True,
-        "accesslog": None,
-        "graceful_timeout": 5,
-        "preload_app": True,
-        "pre_fork": lambda _server, _worker: gc.freeze(),
-    }
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def run(settings: Settings, workers: int, factory: Callable[[], Flask], announce: Callable[[str], None]) -> None:
-    """Serve until SIGINT/SIGTERM; `announce` gets the base URL once the workers are up."""
+def listener(host: str, port: int, shared: bool) -> socket.socket:
+    """A listening socket; `shared`: one of a SO_REUSEPORT group that the kernel balances."""
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def run(settings: Settings, workers: int, app: Flask, announce: Callable[[str], None],
+        serve: Callable[[Flask, socket.socket, Settings], None]) -> None:
+    """Serve until SIGINT/SIGTERM; `announce` gets the base URL once every worker listens.
+    `serve(app, socket, settings)` runs one worker's server until it is interrupted."""
+    if not hasattr(os, "fork") or not hasattr(socket, "SO_REUSEPORT"):
+        raise MockError("--workers needs fork and SO_REUSEPORT (Linux); run one process here")
     port = settings.port or free_port(settings.host)
-    base = f"http://{settings.host}:{port}"
-    serve(factory, {**options(settings, workers, port), "when_ready": lambda _server: announce(base)})
+    try:  # nothing may listen there already, not even another mock's SO_REUSEPORT group
+        listener(settings.host, port, shared=False).close()
+    except OSError as exc:
+        raise MockError(f"cannot listen on {settings.host}:{port}: {exc.strerror}; "
+                        "pick another --port (0 picks a free one)") from None
+    Master(settings, port, workers, app, serve).run(lambda: announce(f"http://{settings.host}:{port}"))
 
 
-def serve(factory: Callable[[], Flask], settings: dict[str, Any]) -> None:
-    _Gunicorn(factory, settings).run()
+class Master:
+    """Forks the workers, starts them again when they die, stops them on a signal."""
+
+    def __init__(self, settings: Settings, port: int, workers: int, app: Flask,
+                 serve: Callable[[Flask, socket.socket, Settings], None]) -> None:
+        self.settings, self.port, self.count, self.app, self.serve = settings, port, workers, app, serve
+        self.children: set[int] = set()
+        self.stopping = False
+        self.deaths: list[float] = []
+
+    def run(self, ready: Callable[[], None]) -> None:
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            gc.freeze()  # what the master built is shared with the workers, untouched by their collections
+            self._start_all()
+            if not self.stopping:
+                ready()
+            self._supervise()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._terminate()
+
+    def _stop(self, *_: Any) -> None:
+        self.stopping = True
+        for pid in list(self.children):
+            _kill(pid, signal.SIGTERM)
+
+    def _start_all(self) -> None:
+        read, write = os.pipe()
+        try:
+            for _ in range(self.count):
+                self._fork(write)
+            os.close(write)
+            write = -1
+            deadline = time.monotonic() + START_SECONDS
+            started = 0
+            while started < self.count and not self.stopping:
+                if time.monotonic() > deadline:
+                    raise MockError(f"the workers did not start within {START_SECONDS:.0f} s")
+                try:
+                    got = os.read(read, self.count)
+                except InterruptedError:
+                    continue
+                if not got:  # every write end is closed: a worker died before it listened
+                    raise MockError(f"a worker could not start (serving {self.settings.host}:{self.port}); "
+                                    "see its message above")
+                started += len(got)
+        finally:
+            os.close(read)
+            if write >= 0:
+                os.close(write)
+
+    def _fork(self, ready: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the master's code
+            code = 1
+            try:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, _interrupt)
+                sock = listener(self.settings.host, self.port, shared=True)
+                if ready >= 0:
+                    os.write(ready, b"1")
+                    os.close(ready)
+                self.serve(self.app, sock, self.settings)
+                code = 0
+            except KeyboardInterrupt:
+                code = 0
+            except BaseException:  # noqa: BLE001 - reported, then the worker leaves
+                log.exception("worker %d failed", os.getpid())
+            finally:
+                _leave(self.app, code)
+        self.children.add(pid)
+
+    def _supervise(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, 0 if not self.stopping else os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if pid == 0:  # stopping: the workers are finishing; the grace is counted in _terminate
+                return
+            self.children.discard(pid)
+            if self.stopping:
+                continue
+            self._restart(pid, status)
+
+    def _restart(self, pid: int, status: int) -> None:
+        now = time.monotonic()
+        self.deaths = [t for t in self.deaths if now - t < RESTART_WINDOW] + [now]
+        how = f"exit code {os.waitstatus_to_exitcode(status)}"
+        if len(self.deaths) > MAX_RESTARTS:
+            log.error("worker %d stopped (%s); %d workers died within %.0f s: stopping", pid, how,
+                      len(self.deaths), RESTART_WINDOW)
+            self._stop()
+            return
+        log.warning("worker %d stopped (%s); starting another", pid, how)
+        self._fork(-1)
+
+    def _terminate(self) -> None:
+        """Ask the workers that remain to stop; kill those still there after the grace."""
+        for pid in list(self.children):
+            _kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        while self.children and time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                break
+            if pid:
+                self.children.discard(pid)
+            else:
+                time.sleep(0.02)
+        for pid in self.children:
+            _kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        self.children.clear()
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except OSError as exc:
+        if exc.errno != errno.ESRCH:
+            raise
+
+
+def _leave(app: Flask, code: int) -> None:
+    """A worker's last act: write what its journal still holds, then exit without running the
+    master's clean-up (atexit handlers, finally blocks up the stack)."""
+    try:
+        pipeline = app.extensions.get("otp_mock")  # absent in the benchmark's bare app
+        if pipeline is not None:
+            pipeline.journal.flush()
+        for hook in AT_EXIT:
+            hook()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
