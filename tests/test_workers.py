@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,3 +109,33 @@ def test_the_journal_shows_the_requests_of_every_worker(farm: str) -> None:
                            timeout=10).json()["requests"]
     assert len(entries) == 30 and len({e["id"] for e in entries}) == 30
     assert {e["operation"] for e in entries} == {"send_otp"}
+
+
+def test_workers_bring_faults_restart_a_dead_worker_and_refuse_a_busy_port(tmp_path: Path) -> None:
+    (tmp_path / "reset.yaml").write_text("name: reset\ndescription: every send is reset\nrules:\n"
+                                         "  - operation: send_otp\n    reply: {fault: connection_reset}\n")
+    process, url = start("--workers", "2", "--scenarios-dir", str(tmp_path))
+    try:
+        body = {"to": "+447700900400", "template": {"id": "sms-default"}}
+        with pytest.raises(requests.ConnectionError):  # the fault happens in whichever worker answers
+            requests.post(f"{url}/v1/messages", json=body, headers={**AUTH, "X-Mock-Scenario": "reset"}, timeout=10)
+        workers = _children(process.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (len(_children(process.pid)) < 2 or workers[0] in _children(process.pid)):
+            time.sleep(0.05)
+        assert len(_children(process.pid)) == 2 and workers[0] not in _children(process.pid)
+        for _ in range(10):  # every connection is answered: none lands on the dead worker's socket
+            assert requests.get(f"{url}/_mock/health", timeout=10).status_code == 200
+        busy = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--workers", "2", "--port",
+                               url.rsplit(":", 1)[1]], capture_output=True, text=True, timeout=30)
+        assert busy.returncode != 0 and "cannot listen on" in busy.stderr, busy.stderr
+    finally:
+        code, out, err = stop(process)
+    assert code == 0 and out.count("OTP mock stopped.") == 1, (out, err)
+    assert "starting another" in err
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
