@@ -34,5 +34,6 @@ if __name__ == "__main__":
     from mockserver.web.server import serve_on
 
     port, count = int(sys.argv[1]), int(sys.argv[2])
-    settings = Settings.load(overrides={"port": port})  # OTP_MOCK_THREADS applies, as to the mock
+    settings = Settings.load(overrides={"port": port})
+    settings = settings.replace(threads=settings.worker_threads)  # as `otp-mock serve --workers`
     workers.run(settings, count, create_app(), lambda url: print(f"bare app at {url}", flush=True), serve_on)

@@ -145,7 +145,7 @@ def measure(name: str, command: list[str], port: int, args: argparse.Namespace) 
     started = time.monotonic()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if args.server_threads:
-        env["OTP_MOCK_THREADS"] = str(args.server_threads)
+        env["OTP_MOCK_THREADS"] = env["OTP_MOCK_WORKER_THREADS"] = str(args.server_threads)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                                start_new_session=True)
     peak = [0.0]
@@ -179,7 +179,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--server-threads", type=int, default=None,
-                        help="threads per server process, for every target (default: the mock's default)")
+                        help="threads per server process, for every target (default: the mock's defaults)")
     parser.add_argument("--only", default="", help="run only the targets whose name holds this text (and bare)")
     args = parser.parse_args()
     args.duration = min(max(args.duration, 1), 60)
@@ -207,8 +207,8 @@ def main() -> int:
         each = " ".join(f"{x.rps:.0f}" for x in runs[r.name])
         print(f"{r.name:<34} {r.rps:>8.0f} {r.rps / bare:>6.2f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
               f"{r.errors:>8} {r.peak_mib:>9.1f} {r.startup_s:>8.2f}  {each}")
-    threads = args.server_threads or Settings().threads
-    print(f"\nmedians of {args.rounds} rounds, {threads} threads per server process; machine: "
+    threads = args.server_threads or f"{Settings().threads} (1 process), {Settings().worker_threads} (workers)"
+    print(f"\nmedians of {args.rounds} rounds, threads per server process: {threads}; machine: "
           f"{os.cpu_count()} cores, Python {sys.version.split()[0]}; "
           f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, POST /v1/messages with Basic auth, "
           "loopback only")

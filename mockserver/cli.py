@@ -54,7 +54,8 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8090; 0 picks a free one).")
-@click.option("--threads", type=int, default=None, help="Worker threads (default 8).")
+@click.option("--threads", type=int, default=None,
+              help="Request threads: of the process (default 8), or of each worker with --workers (default 1).")
 @click.option("--workers", type=click.IntRange(min=1, max=64), default=1, show_default=True,
               help="Worker processes, each a server on the same port (Linux balances connections "
                    "between them). With more than one and no --store, state goes to SQLite in a "
@@ -75,7 +76,8 @@ def serve(workers: int, **options: Any) -> None:
         if not settings.log_requests:  # warnings (rejected scenario files, mock bugs) still show
             logging.getLogger("mockserver").setLevel(logging.WARNING)
         if workers > 1:
-            _serve_workers(settings, workers, started)
+            threads = options.get("threads") or settings.worker_threads  # --threads wins over the setting
+            _serve_workers(settings.replace(threads=threads), workers, started)
             return
         app = _served_app(settings)
     except MockError as exc:

@@ -28,6 +28,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8090
     threads: int = 8
+    worker_threads: int = 1  # per worker process with --workers: the SQLite mock is fastest with one
     seed: int | None = None
     spec_path: str | None = None
     keys_file: str | None = None
@@ -60,7 +61,8 @@ class Settings:
         _one_of("validate_responses", self.validate_responses, VALIDATE_MODES)
         _one_of("template_review", self.template_review, REVIEW_MODES)
         for name in ("max_verify_attempts", "max_body_bytes", "max_json_depth", "journal_size",
-                     "max_messages", "max_tenants", "threads"):
+                     "max_messages", "max_tenants", "threads",
+                     "worker_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name}: expected a positive number, got {getattr(self, name)}")
         for name in ("retention_seconds", "max_delay_seconds", "hang_seconds"):
