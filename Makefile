@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: serve test check lint lint-contract lint-python types bench clean
+.PHONY: serve test check lint lint-contract lint-python types bench bench-million clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ types: $(STAMP)
 
 bench: $(STAMP)  ## benchmark the served mock against a bare Flask app (needs wrk)
 	$(PY) bench/run.py
+
+bench-million: $(STAMP)  ## the memory store with 1,000 and 1,000,000 messages (about 2 min, 4 GiB)
+	$(PY) bench/million.py
 
 clean:
 	rm -rf $(VENV) node_modules build *.egg-info reports

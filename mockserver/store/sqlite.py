@@ -90,6 +90,9 @@ class _Generation:
         struct.pack_into("<Q", self._map, 0, self.value() + 1)
 
 
+_INHERITED: list[sqlite3.Connection] = []  # connections a forked process must neither use nor close
+
+
 class _Database:
     """One SQLite file, one connection per process, used by one thread at a time.
 
@@ -112,6 +115,8 @@ class _Database:
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None or self._pid != os.getpid():  # a forked worker opens its own
+            if self._db is not None:  # the master's: never closed here (SQLite: no use across a fork)
+                _INHERITED.append(self._db)
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=OFF")
@@ -154,7 +159,7 @@ class _Database:
 
 
 class SqliteStore:
-    """State in one SQLite file; one connection per thread (and so per process)."""
+    """State in one SQLite file (and the journal in PATH-requests), shared by the processes that open it."""
 
     name = "sqlite"
 
