@@ -22,21 +22,23 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-import orjson
 import redis
 
 from mockserver.errors import MockError
 from mockserver.journal import Entry, RequestLog
-from mockserver.otp.codec import message_from_dict, message_to_dict, template_from_dict, template_to_dict
+from mockserver.otp.codec import (
+    from_json,
+    message_from_json,
+    message_to_json,
+    template_from_json,
+    template_to_json,
+    to_json,
+)
 from mockserver.otp.model import Message, Template
 from mockserver.store.base import MAX_PROGRESS, MessageQuery, Progress, find_blocking, purge_deadline
 
 T = TypeVar("T")
 
-
-def _dumps(value: Any) -> str:
-    """JSON text of a record: orjson, a tenth of the json module's time for a message."""
-    return orjson.dumps(value).decode()
 RETRIES = 100
 SCAN_LIMIT = 10_000  # messages looked at, at most, to answer one control-plane query
 # Drop one message; its resend key goes too unless a newer message holds it now.
@@ -92,7 +94,7 @@ class RedisStore:
             pipe.sadd(f"{self._p}:seeded", tenant)
             pipe.sadd(f"{self._p}:tenants", tenant)
             for offset, template in enumerate(rows):
-                pipe.hsetnx(self._k(tenant, "tpl"), template.template_id, _dumps(template_to_dict(template)))
+                pipe.hsetnx(self._k(tenant, "tpl"), template.template_id, template_to_json(template))
                 pipe.zadd(self._k(tenant, "tplorder"), {template.template_id: first + offset}, nx=True)
             pipe.incrby(f"{self._p}:seq", len(rows) + 1)
             pipe.execute()
@@ -131,16 +133,16 @@ class RedisStore:
     # templates ----------------------------------------------------------------------------
     def get_template(self, tenant: str, template_id: str) -> Template | None:
         raw = self.db.hget(self._k(tenant, "tpl"), template_id)
-        return template_from_dict(orjson.loads(raw)) if raw else None
+        return template_from_json(raw) if raw else None
 
     def list_templates(self, tenant: str) -> list[Template]:
         ids = self.db.zrange(self._k(tenant, "tplorder"), 0, -1)
         raws = self.db.hmget(self._k(tenant, "tpl"), ids) if ids else []
-        return [template_from_dict(orjson.loads(raw)) for raw in raws if raw]
+        return [template_from_json(raw) for raw in raws if raw]
 
     def insert_template(self, tenant: str, template: Template) -> bool:
         seq = self.db.incr(f"{self._p}:seq")
-        added = self.db.hsetnx(self._k(tenant, "tpl"), template.template_id, _dumps(template_to_dict(template)))
+        added = self.db.hsetnx(self._k(tenant, "tpl"), template.template_id, template_to_json(template))
         if added:
             self.db.zadd(self._k(tenant, "tplorder"), {template.template_id: seq})
             self.db.sadd(f"{self._p}:tenants", tenant)
@@ -151,7 +153,7 @@ class RedisStore:
             if not pipe.hexists(self._k(tenant, "tpl"), template.template_id):
                 return False
             pipe.multi()
-            pipe.hset(self._k(tenant, "tpl"), template.template_id, _dumps(template_to_dict(template)))
+            pipe.hset(self._k(tenant, "tpl"), template.template_id, template_to_json(template))
             pipe.execute()
             return True
 
@@ -171,7 +173,7 @@ class RedisStore:
             def holder(tenant: str, key: str) -> Message | None:
                 message_id = pipe.hget(self._k(tenant, "act"), key)
                 raw = pipe.hget(self._k(tenant, "msg"), message_id) if message_id else None
-                return message_from_dict(orjson.loads(raw)) if raw else None
+                return message_from_json(raw) if raw else None
 
             blocking = find_blocking(batch, now, holder)
             if blocking is not None:
@@ -191,7 +193,7 @@ class RedisStore:
 
     def _write_message(self, pipe: Any, message: Message, key: str | None, real: float) -> None:
         tenant = message.tenant
-        pipe.hset(self._k(tenant, "msg"), message.message_id, _dumps(message_to_dict(message)))
+        pipe.hset(self._k(tenant, "msg"), message.message_id, message_to_json(message))
         pipe.zadd(self._k(tenant, "order"), {message.message_id: message.created_at})
         pipe.sadd(f"{self._p}:tenants", tenant)
         due = purge_deadline(message, real, self._retention)
@@ -201,16 +203,16 @@ class RedisStore:
 
     def get_message(self, tenant: str, message_id: str) -> Message | None:
         raw = self.db.hget(self._k(tenant, "msg"), message_id)
-        return message_from_dict(orjson.loads(raw)) if raw else None
+        return message_from_json(raw) if raw else None
 
     def update_message(self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]) -> T | None:
         def body(pipe: Any) -> T | None:
             raw = pipe.hget(self._k(tenant, "msg"), message_id)
             if raw is None:
                 return None
-            updated, result = step(message_from_dict(orjson.loads(raw)))
+            updated, result = step(message_from_json(raw))
             pipe.multi()
-            pipe.hset(self._k(tenant, "msg"), message_id, _dumps(message_to_dict(updated)))
+            pipe.hset(self._k(tenant, "msg"), message_id, message_to_json(updated))
             pipe.execute()
             return result
 
@@ -223,7 +225,7 @@ class RedisStore:
             ids = self.db.zrevrange(self._k(tenant, "order"), 0, SCAN_LIMIT - 1)
             for start in range(0, len(ids), 500):
                 chunk = [r for r in self.db.hmget(self._k(tenant, "msg"), ids[start:start + 500]) if r]
-                for message in (message_from_dict(orjson.loads(raw)) for raw in chunk):
+                for message in (message_from_json(raw) for raw in chunk):
                     if (query.to is None or message.to == query.to) and (
                             query.template_id is None or message.template_id == query.template_id):
                         found.append(message)
@@ -277,9 +279,9 @@ class RedisStore:
 
         def body(pipe: Any) -> T:
             raw = pipe.get(key)
-            progress, result = step(orjson.loads(raw) if raw else None)
+            progress, result = step(from_json(raw) if raw else None)
             pipe.multi()
-            pipe.set(key, _dumps(progress))
+            pipe.set(key, to_json(progress))
             pipe.zadd(f"{self._p}:progress", {member: self._real_time()})
             pipe.execute()
             return result
@@ -325,12 +327,12 @@ class _RedisLog:
         last = int(self._db.incrby(f"{self._key}:seq", len(entries)))
         first = last - len(entries) + 1
         pipe = self._db.pipeline()
-        pipe.rpush(self._key, *(_dumps({**e.as_dict(), "id": first + n}) for n, e in enumerate(entries)))
+        pipe.rpush(self._key, *(to_json({**e.as_dict(), "id": first + n}) for n, e in enumerate(entries)))
         pipe.ltrim(self._key, -self._size, -1)
         pipe.execute()
 
     def recent(self, limit: int, dev_key: str | None = None) -> list[Entry]:
-        entries = [Entry.from_dict(orjson.loads(raw)) for raw in reversed(self._db.lrange(self._key, 0, -1))]
+        entries = [Entry.from_dict(from_json(raw)) for raw in reversed(self._db.lrange(self._key, 0, -1))]
         if dev_key is not None:
             entries = [e for e in entries if e.dev_key == dev_key]
         return entries[:limit]

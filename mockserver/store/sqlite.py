@@ -34,19 +34,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
 from mockserver.journal import Entry, RequestLog
-from mockserver.otp.codec import message_from_dict, message_to_dict, template_from_dict, template_to_dict
+from mockserver.otp.codec import (
+    from_json,
+    message_from_json,
+    message_to_json,
+    template_from_json,
+    template_to_json,
+    to_json,
+)
 from mockserver.otp.model import Message, Template
 from mockserver.store.base import MAX_PROGRESS, MessageQuery, Progress, find_blocking, purge_deadline
 
 T = TypeVar("T")
 
-
-def _dumps(value: Any) -> str:
-    """JSON text of a record: orjson, a tenth of the json module's time for a message."""
-    return orjson.dumps(value).decode()
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clock (tenant TEXT PRIMARY KEY, offset REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (tenant TEXT PRIMARY KEY, seeded INTEGER NOT NULL DEFAULT 0);
@@ -208,7 +209,7 @@ class SqliteStore:
                 return
             db.execute("INSERT INTO tenants (tenant, seeded) VALUES (?, 1)", (tenant,))
             db.executemany("INSERT OR IGNORE INTO templates (tenant, template_id, data) VALUES (?, ?, ?)",
-                           [(tenant, t.template_id, _dumps(template_to_dict(t))) for t in templates])
+                           [(tenant, t.template_id, template_to_json(t)) for t in templates])
 
     def reset(self, tenant: str | None = None) -> None:
         with self._write(bump=True) as db:
@@ -240,24 +241,24 @@ class SqliteStore:
         def load() -> Template | None:
             rows = self._db.rows("SELECT data FROM templates WHERE tenant = ? AND template_id = ?",
                                  (tenant, template_id))
-            return template_from_dict(orjson.loads(rows[0][0])) if rows else None
+            return template_from_json(rows[0][0]) if rows else None
 
         return self._cached(("template", tenant, template_id), load)
 
     def list_templates(self, tenant: str) -> list[Template]:
         rows = self._db.rows("SELECT data FROM templates WHERE tenant = ? ORDER BY seq", (tenant,))
-        return [template_from_dict(orjson.loads(row[0])) for row in rows]
+        return [template_from_json(row[0]) for row in rows]
 
     def insert_template(self, tenant: str, template: Template) -> bool:
         with self._write(bump=True) as db:
             cursor = db.execute("INSERT OR IGNORE INTO templates (tenant, template_id, data) VALUES (?, ?, ?)",
-                                (tenant, template.template_id, _dumps(template_to_dict(template))))
+                                (tenant, template.template_id, template_to_json(template)))
             return cursor.rowcount == 1
 
     def replace_template(self, tenant: str, template: Template) -> bool:
         with self._write(bump=True) as db:
             cursor = db.execute("UPDATE templates SET data = ? WHERE tenant = ? AND template_id = ?",
-                                (_dumps(template_to_dict(template)), tenant, template.template_id))
+                                (template_to_json(template), tenant, template.template_id))
             return cursor.rowcount == 1
 
     def delete_template(self, tenant: str, template_id: str) -> bool:
@@ -272,7 +273,7 @@ class SqliteStore:
             def holder(tenant: str, key: str) -> Message | None:
                 row = db.execute("SELECT data FROM messages WHERE tenant = ? AND resend_key = ? "
                                  "ORDER BY seq DESC LIMIT 1", (tenant, key)).fetchone()
-                return message_from_dict(orjson.loads(row[0])) if row else None
+                return message_from_json(row[0]) if row else None
 
             blocking = find_blocking(batch, now, holder)
             if blocking is not None:
@@ -283,7 +284,7 @@ class SqliteStore:
                 "purge_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(m.tenant, m.message_id, key, m.to, m.template_id, m.created_at,
                   purge_deadline(m, real, self._retention),
-                  _dumps(message_to_dict(m))) for m, key in batch])
+                  message_to_json(m)) for m, key in batch])
             self._known += len(batch)
             if real >= self._next_housekeeping or self._known > self._max:
                 self._housekeeping(db, real)
@@ -303,7 +304,7 @@ class SqliteStore:
 
     def get_message(self, tenant: str, message_id: str) -> Message | None:
         rows = self._db.rows("SELECT data FROM messages WHERE tenant = ? AND message_id = ?", (tenant, message_id))
-        return message_from_dict(orjson.loads(rows[0][0])) if rows else None
+        return message_from_json(rows[0][0]) if rows else None
 
     def update_message(self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]) -> T | None:
         with self._write() as db:
@@ -311,9 +312,9 @@ class SqliteStore:
                              (tenant, message_id)).fetchone()
             if row is None:
                 return None
-            updated, result = step(message_from_dict(orjson.loads(row[0])))
+            updated, result = step(message_from_json(row[0]))
             db.execute("UPDATE messages SET data = ? WHERE tenant = ? AND message_id = ?",
-                       (_dumps(message_to_dict(updated)), tenant, message_id))
+                       (message_to_json(updated), tenant, message_id))
             return result
 
     def find_messages(self, query: MessageQuery) -> list[Message]:
@@ -326,7 +327,7 @@ class SqliteStore:
         rows = self._db.rows(
             f"SELECT data FROM messages {clause} ORDER BY created_at DESC, message_id DESC LIMIT ?",  # noqa: S608
             (*args, query.limit))
-        return [message_from_dict(orjson.loads(row[0])) for row in rows]
+        return [message_from_json(row[0]) for row in rows]
 
     def count_messages(self) -> int:
         return int(self._db.rows("SELECT COUNT(*) FROM messages")[0][0])
@@ -362,10 +363,10 @@ class SqliteStore:
         with self._write() as db:
             row = db.execute("SELECT data FROM progress WHERE scenario = ? AND tenant = ?",
                              (scenario, tenant)).fetchone()
-            progress, result = step(orjson.loads(row[0]) if row else None)
+            progress, result = step(from_json(row[0]) if row else None)
             db.execute("INSERT INTO progress (scenario, tenant, data, touched) VALUES (?, ?, ?, ?) "
                        "ON CONFLICT (scenario, tenant) DO UPDATE SET data = excluded.data, "
-                       "touched = excluded.touched", (scenario, tenant, _dumps(progress), time.time()))
+                       "touched = excluded.touched", (scenario, tenant, to_json(progress), time.time()))
             self._progress_writes += 1
             if self._progress_writes % 256 == 0:
                 db.execute("DELETE FROM progress WHERE rowid IN (SELECT rowid FROM progress ORDER BY touched "
@@ -395,7 +396,7 @@ class _SqliteLog:
         self._size = size
 
     def append(self, entries: Sequence[Entry]) -> None:
-        rows = [(e.dev_key, _dumps(e.as_dict())) for e in entries]  # before taking the lock
+        rows = [(e.dev_key, to_json(e.as_dict())) for e in entries]  # before taking the lock
         with self._db.write() as db:
             db.executemany("INSERT INTO requests (dev_key, data) VALUES (?, ?)", rows)
             db.execute("DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?", (self._size,))
@@ -403,7 +404,7 @@ class _SqliteLog:
     def recent(self, limit: int, dev_key: str | None = None) -> list[Entry]:
         rows = self._db.rows("SELECT id, data FROM requests WHERE ? IS NULL OR dev_key = ? ORDER BY id DESC LIMIT ?",
                              (dev_key, dev_key, limit))
-        return [Entry.from_dict({**orjson.loads(data), "id": row_id}) for row_id, data in rows]
+        return [Entry.from_dict({**from_json(data), "id": row_id}) for row_id, data in rows]
 
     def clear(self) -> None:
         with self._db.write() as db:
