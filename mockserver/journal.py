@@ -10,16 +10,16 @@ flush periods, so it sees what the other workers served before it was asked.
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import logging
-import os
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
+
+from mockserver.batching import Batcher
 
 log = logging.getLogger("mockserver")
 
@@ -101,25 +101,17 @@ class Journal:
         self.sink = sink
         self.body_limit = body_limit
         self.flush_seconds = flush_seconds
-        self.max_pending = max_pending
-        self._lock = threading.Lock()
-        self._pending: list[Entry] = []
-        self._pid = 0  # the process whose flusher runs; a forked worker starts its own
+        self._pending: Batcher[Entry] = Batcher(self._append, flush_seconds, max_pending)
 
     def record(self, **fields: Any) -> Entry:
         body = fields.get("body")
         if isinstance(body, str) and len(body) > self.body_limit:
             fields["body"] = body[: self.body_limit] + f"... ({len(body)} characters)"
         entry = Entry(id=0, **fields)
-        if not self.sink.shared:
+        if self.sink.shared:
+            self._pending.add(entry)
+        else:
             self.sink.append([entry])
-            return entry
-        self._ensure_flusher()
-        with self._lock:
-            self._pending.append(entry)
-            full = len(self._pending) >= self.max_pending
-        if full:  # the flusher fell behind: this request writes the batch (bounded memory)
-            self.flush()
         return entry
 
     def recent(self, limit: int = 100, dev_key: str | None = None) -> list[Entry]:
@@ -129,33 +121,14 @@ class Journal:
         return self.sink.recent(limit, dev_key)
 
     def clear(self) -> None:
-        with self._lock:
-            self._pending.clear()
+        self._pending.clear()
         self.sink.clear()
 
     def flush(self) -> None:
-        with self._lock:
-            batch, self._pending = self._pending, []
-        if not batch:
-            return
+        self._pending.flush()
+
+    def _append(self, batch: list[Entry]) -> None:
         try:
             self.sink.append(batch)
         except Exception:  # noqa: BLE001 - the journal is best effort; serving goes on
             log.exception("could not write %d journal entries to the store", len(batch))
-
-    def _ensure_flusher(self) -> None:
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pending = []  # entries inherited through a fork belong to the parent
-            self._pid = os.getpid()
-        threading.Thread(target=self._flush_forever, name="journal-flusher", daemon=True).start()
-        atexit.register(self.flush)  # a worker that stops writes what it still holds
-
-    def _flush_forever(self) -> None:
-        pid = os.getpid()
-        while self._pid == pid:
-            time.sleep(self.flush_seconds)
-            self.flush()
