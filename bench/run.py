@@ -4,7 +4,7 @@
                         [--server-threads N] [--only TEXT]
 
 Targets: a bare Flask app served by the same server with the same options as the mock's
-`--workers` (bench/bare.py: waitress in 2 forked processes, one SO_REUSEPORT socket each), and
+`--workers` (bench/bare.py: waitress in 2 forked processes pulling from one socket), and
 the mock in one process and with 2 workers on each store: memory (one process only), SQLite,
 and Redis when `redis-server` is installed (the benchmark starts its own on a free loopback
 port). For each target it starts the server, measures the time to the first answer, runs wrk

@@ -57,10 +57,10 @@ def main() -> None:
 @click.option("--threads", type=int, default=None,
               help="Request threads: of the process (default 8), or of each worker with --workers (default 1).")
 @click.option("--workers", type=click.IntRange(min=1, max=64), default=1, show_default=True,
-              help="Worker processes, each a server on the same port (Linux balances connections "
-                   "between them). With more than one and no --store, state goes to SQLite in a "
-                   "temporary folder so the workers share it.")
-@click.option("--store", default=None, help="memory (default) or sqlite:PATH.")
+              help="Worker processes sharing the port; each takes a request only while it has a "
+                   "free thread, one request per connection. With more than one and no --store, "
+                   "state goes to SQLite in a temporary folder so the workers share it.")
+@click.option("--store", default=None, help="memory (default), sqlite:PATH or redis://HOST:PORT/DB.")
 @click.option("--scenario", default=None, help="Scenario active from the start (see `otp-mock scenarios`).")
 @settings_options
 def serve(workers: int, **options: Any) -> None:

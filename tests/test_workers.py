@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -135,6 +136,44 @@ def test_workers_bring_faults_restart_a_dead_worker_and_refuse_a_busy_port(tmp_p
         code, out, err = stop(process)
     assert code == 0 and out.count("OTP mock stopped.") == 1, (out, err)
     assert "starting another" in err
+
+
+def test_a_worker_takes_requests_only_while_free(tmp_path: Path) -> None:
+    """Workers pull from one socket: each reply closes its connection, an idle connection holds
+    no worker, and a hanging request holds only the worker that serves it."""
+    (tmp_path / "hang.yaml").write_text("name: hang\ndescription: every send hangs\nrules:\n"
+                                        "  - operation: send_otp\n    reply: {fault: hang}\n")
+    process, url = start("--workers", "2", "--scenarios-dir", str(tmp_path), "--set", "hang_seconds=4")
+    host, port = url.rsplit("/", 1)[1].split(":")
+    idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(6)]  # they send nothing
+    try:
+        with requests.Session() as session:  # a kept-alive client reconnects by itself
+            for _ in range(3):
+                reply = session.get(f"{url}/_mock/health", timeout=2)  # far below waitress's 120 s idle limit
+                assert reply.status_code == 200 and reply.headers["Connection"] == "close"
+        hung: list[BaseException] = []
+        body = {"to": "+447700900401", "template": {"id": "sms-default"}}
+
+        def hang() -> None:
+            try:
+                requests.post(f"{url}/v1/messages", json=body, headers={**AUTH, "X-Mock-Scenario": "hang"}, timeout=10)
+            except requests.RequestException as exc:  # the hang ends in an empty reply
+                hung.append(exc)
+
+        thread = threading.Thread(target=hang)
+        thread.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        for _ in range(6):  # all served by the other worker, none queued behind the hang
+            assert requests.get(f"{url}/_mock/health", timeout=2).status_code == 200
+        assert time.monotonic() - started < 2 and thread.is_alive()
+        thread.join(timeout=15)
+        assert hung and not thread.is_alive()
+    finally:
+        for sock in idle:
+            sock.close()
+        code, out, err = stop(process)
+    assert code == 0, (out, err)
 
 
 def _children(pid: int) -> list[int]:

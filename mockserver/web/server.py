@@ -1,33 +1,85 @@
-"""The server the mock runs in: waitress, with the transport faults of scenarios."""
+"""The server the mock runs in: waitress, with the transport faults of scenarios.
+
+One process serves as waitress does by default: it accepts every connection and keeps it alive.
+A worker of `--workers` (see `workers.py`) shares one listening socket with its siblings and
+*pulls*: it accepts a connection only while one of its request threads is free, and closes each
+connection after its reply. The kernel's accept queue then hands every request to whichever
+worker is free first, like a sync gunicorn worker, where a kept-alive connection would stay
+with the worker that happened to accept it, however busy (measured with 2 workers and 32
+connections: splits up to 21 to 11, a p99 of 28 ms; pulling: 16 ms, and 15% more requests/s).
+"""
 
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 from flask import Flask
+from waitress.channel import HTTPChannel
 
 from mockserver.config import Settings
 from mockserver.web import faults
 
+IDLE_GRACE = 0.2  # s: a connection that has sent nothing for longer holds no request thread
+
 
 def waitress_server(app: Flask, settings: Settings, sock: socket.socket | None = None) -> Any:
-    """A waitress server for the app: on `sock` when given (a worker's own socket), else on the
-    settings' host and port. A lookahead lets waitress notice a client that gave up, so the
-    hang fault stops early."""
+    """A waitress server for the app on the settings' host and port, or on `sock` (a listening
+    socket shared by the workers) as a pulling worker. A lookahead lets waitress notice a
+    client that gave up, so the hang fault stops early."""
     from waitress.server import create_server
 
     where: dict[str, Any] = {"sockets": [sock]} if sock is not None else {"host": settings.host,
                                                                            "port": settings.port}
     server = create_server(app, threads=settings.threads, ident="otp-mock", channel_request_lookahead=1, **where)
-    faults.install(server)
+    if sock is None:
+        faults.install(server)
+    else:
+        _pull(server, settings.threads)
     return server
 
 
 def serve_on(app: Flask, sock: socket.socket, settings: Settings) -> None:
-    """One worker's server, until it is interrupted."""
+    """One worker's server on the shared socket, until it is interrupted."""
     server = waitress_server(app, settings, sock)
     try:
         server.run()
     finally:
         server.close()
+
+
+def _pull(server: Any, threads: int) -> None:
+    """Make a waitress server accept only while it has a free request thread, one request per
+    connection. waitress asks `readable()` of its listening socket before every wait."""
+    accepting = server.readable
+
+    def readable() -> bool:
+        allowed = bool(accepting())  # waitress's own check, which also closes timed-out connections
+        return allowed and _busy_channels(server._map.values(), time.time()) < threads
+
+    server.readable = readable
+    server.channel_class = OneRequestChannel
+    server.adj.asyncore_loop_timeout = IDLE_GRACE / 2  # look again when a grace has passed (waitress: 1 s)
+
+
+def _busy_channels(dispatchers: Any, now: float) -> int:
+    """Connections that hold a request thread: those with a request (arriving, running or
+    being sent), and new ones that will send theirs at once. An idle connection (a browser's
+    speculative one) stops counting after IDLE_GRACE, so it cannot block the worker."""
+    return sum(1 for d in dispatchers if isinstance(d, HTTPChannel)
+               and (d.last_activity > d.creation_time or now - d.creation_time < IDLE_GRACE))
+
+
+class OneRequestTask(faults.FaultTask):
+    """Answers with `Connection: close`, as if the client had asked for it (waitress then sets
+    the header right for HTTP/1.0 and 1.1), so the next request goes to a free worker."""
+
+    def build_response_header(self) -> bytes:
+        self.request.headers["CONNECTION"] = "close"
+        header: bytes = super().build_response_header()
+        return header
+
+
+class OneRequestChannel(faults.FaultChannel):
+    task_class = OneRequestTask

@@ -2,13 +2,13 @@
 
 The app is built once, in the master; its objects are frozen out of the garbage collector's
 reach (`gc.freeze`) and the workers are forked from it, so the compiled contract and the
-imported modules sit in memory pages the processes share. Each worker is a waitress server (the
-same server, with the transport faults, as the single-process mock) on a listening socket of
-its own, bound with SO_REUSEPORT: the kernel spreads new connections evenly over the workers.
-(With one shared socket, as gunicorn has it, the first worker to wake took 31 of 32 benchmark
-connections and served them alone.) No connection crosses the fork: the stores open their own
-in each process. State is shared through the store, so a code sent through one worker
-verifies through another, once.
+imported modules sit in memory pages the processes share. The master opens the one listening
+socket and the workers inherit it; each is a waitress server (the same server, with the
+transport faults, as the single-process mock) that pulls: it accepts a connection only while
+it has a free request thread and closes it after the reply (see `server.py`), so the kernel's
+queue gives each request to a free worker. No other connection crosses the fork: the stores
+open their own in each process. State is shared through the store, so a code sent through one
+worker verifies through another, once.
 
 The master only supervises: it starts a worker again if one dies (at most MAX_RESTARTS in
 RESTART_WINDOW seconds, then it stops everything) and on SIGINT/SIGTERM stops the workers,
@@ -41,7 +41,7 @@ AT_EXIT: list[Callable[[], None]] = []  # what a worker runs as it leaves (its l
 
 
 def free_port(host: str) -> int:
-    """A port the OS says is free now (the workers all need the one number)."""
+    """A port the OS says is free now (for the benchmark's servers and the tests' Redis)."""
     with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
@@ -51,13 +51,11 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def listener(host: str, port: int, shared: bool) -> socket.socket:
-    """A listening socket; `shared`: one of a SO_REUSEPORT group that the kernel balances."""
+def listener(host: str, port: int) -> socket.socket:
+    """The listening socket that every worker accepts from."""
     sock = socket.socket(_family(host), socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if shared:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         sock.listen(1024)
     except OSError:
@@ -68,25 +66,26 @@ def listener(host: str, port: int, shared: bool) -> socket.socket:
 
 def run(settings: Settings, workers: int, app: Flask, announce: Callable[[str], None],
         serve: Callable[[Flask, socket.socket, Settings], None]) -> None:
-    """Serve until SIGINT/SIGTERM; `announce` gets the base URL once every worker listens.
+    """Serve until SIGINT/SIGTERM; `announce` gets the base URL once every worker has started.
     `serve(app, socket, settings)` runs one worker's server until it is interrupted."""
-    if not hasattr(os, "fork") or not hasattr(socket, "SO_REUSEPORT"):
-        raise MockError("--workers needs fork and SO_REUSEPORT (Linux); run one process here")
-    port = settings.port or free_port(settings.host)
-    try:  # nothing may listen there already, not even another mock's SO_REUSEPORT group
-        listener(settings.host, port, shared=False).close()
+    if not hasattr(os, "fork"):
+        raise MockError("--workers needs os.fork (Linux, macOS); run one process here")
+    try:
+        sock = listener(settings.host, settings.port)
     except OSError as exc:
-        raise MockError(f"cannot listen on {settings.host}:{port}: {exc.strerror}; "
+        raise MockError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}; "
                         "pick another --port (0 picks a free one)") from None
-    Master(settings, port, workers, app, serve).run(lambda: announce(f"http://{settings.host}:{port}"))
+    with sock:
+        port = int(sock.getsockname()[1])
+        Master(settings, sock, workers, app, serve).run(lambda: announce(f"http://{settings.host}:{port}"))
 
 
 class Master:
     """Forks the workers, starts them again when they die, stops them on a signal."""
 
-    def __init__(self, settings: Settings, port: int, workers: int, app: Flask,
+    def __init__(self, settings: Settings, sock: socket.socket, workers: int, app: Flask,
                  serve: Callable[[Flask, socket.socket, Settings], None]) -> None:
-        self.settings, self.port, self.count, self.app, self.serve = settings, port, workers, app, serve
+        self.settings, self.sock, self.count, self.app, self.serve = settings, sock, workers, app, serve
         self.children: set[int] = set()
         self.stopping = False
         self.deaths: list[float] = []
@@ -126,7 +125,8 @@ class Master:
                 except InterruptedError:
                     continue
                 if not got:  # every write end is closed: a worker died before it listened
-                    raise MockError(f"a worker could not start (serving {self.settings.host}:{self.port}); "
+                    raise MockError(f"a worker could not start (serving {self.settings.host}:"
+                                    f"{self.sock.getsockname()[1]}); "
                                     "see its message above")
                 started += len(got)
         finally:
@@ -141,11 +141,10 @@ class Master:
             try:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 signal.signal(signal.SIGTERM, _interrupt)
-                sock = listener(self.settings.host, self.port, shared=True)
                 if ready >= 0:
                     os.write(ready, b"1")
                     os.close(ready)
-                self.serve(self.app, sock, self.settings)
+                self.serve(self.app, self.sock, self.settings)
                 code = 0
             except KeyboardInterrupt:
                 code = 0
