@@ -154,7 +154,7 @@ def measure(name: str, command: list[str], port: int, args: argparse.Namespace) 
         startup = wait_for_first_answer(port, started)
 
         def sample() -> None:
-            while not stop.wait(0.2):
+            while not stop.wait(0.5):  # each sample takes a few ms of the kernel: not too often
                 peak[0] = max(peak[0], tree_memory_mib(process.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)

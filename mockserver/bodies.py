@@ -28,8 +28,11 @@ def parse_json(raw: bytes, content_type: str | None, max_depth: int = 32) -> Any
     except UnicodeDecodeError as exc:
         raise ApiError(3001, f"invalid request body: not valid UTF-8 (byte {raw[exc.start]:#04x} "
                              f"at offset {exc.start})") from None
+    if text.startswith("\ufeff"):
+        raise ApiError(3001, "invalid request body: not valid json: it starts with a UTF-8 byte order mark; "
+                             "send the JSON without it")
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise ApiError(3001, f"invalid request body: not valid json: {exc.msg} at line {exc.lineno} "
                              f"column {exc.colno}") from None
@@ -37,7 +40,8 @@ def parse_json(raw: bytes, content_type: str | None, max_depth: int = 32) -> Any
         raise ApiError(3001, f"invalid request body: nested deeper than {max_depth} levels") from None
     except ValueError as exc:  # NaN/Infinity, or an integer with too many digits
         raise ApiError(3001, f"invalid request body: not valid json: {exc}") from None
-    _check_tree(value, max_depth)
+    if "\\u" in text or text.count("{") + text.count("[") > max_depth:  # else it cannot fail
+        _check_tree(value, max_depth)
     return value
 
 
@@ -52,8 +56,14 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# One decoder for every body: json.loads with options builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def _check_tree(value: Any, max_depth: int) -> None:
-    """Reject bodies nested too deeply or holding strings that are not valid Unicode."""
+    """Reject bodies nested too deeply or holding strings that are not valid Unicode. Only an
+    escape (\\uD800) makes a lone surrogate: valid UTF-8 cannot carry one. A body with no more
+    brackets than `max_depth` cannot nest deeper."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()

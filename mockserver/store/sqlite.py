@@ -268,7 +268,10 @@ class SqliteStore:
 
     # messages -----------------------------------------------------------------------------
     def insert_messages(self, batch: list[tuple[Message, str | None]], now: float) -> Message | None:
-        with self._write() as db:
+        real = self._real_time()
+        rows = [(m.tenant, m.message_id, key, m.to, m.template_id, m.created_at,
+                 purge_deadline(m, real, self._retention), message_to_json(m)) for m, key in batch]
+        with self._write() as db:  # the rows are encoded before: the other workers wait less
 
             def holder(tenant: str, key: str) -> Message | None:
                 row = db.execute("SELECT data FROM messages WHERE tenant = ? AND resend_key = ? "
@@ -278,13 +281,9 @@ class SqliteStore:
             blocking = find_blocking(batch, now, holder)
             if blocking is not None:
                 return blocking
-            real = self._real_time()
             db.executemany(
                 "INSERT INTO messages (tenant, message_id, resend_key, recipient, template_id, created_at, "
-                "purge_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(m.tenant, m.message_id, key, m.to, m.template_id, m.created_at,
-                  purge_deadline(m, real, self._retention),
-                  message_to_json(m)) for m, key in batch])
+                "purge_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             self._known += len(batch)
             if real >= self._next_housekeeping or self._known > self._max:
                 self._housekeeping(db, real)

@@ -53,10 +53,13 @@ def _pull(server: Any, threads: int) -> None:
     """Make a waitress server accept only while it has a free request thread, one request per
     connection. waitress asks `readable()` of its listening socket before every wait."""
     accepting = server.readable
+    fixed = len(server._map)  # the listening socket and waitress's trigger: no connection yet
 
     def readable() -> bool:
         allowed = bool(accepting())  # waitress's own check, which also closes timed-out connections
-        return allowed and _busy_channels(server._map.values(), time.time()) < threads
+        if not allowed or len(server._map) - fixed < threads:  # the common case, without a walk
+            return allowed
+        return _busy_channels(server._map.values(), time.time()) < threads
 
     server.readable = readable
     server.channel_class = OneRequestChannel
