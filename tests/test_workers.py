@@ -145,7 +145,9 @@ def test_a_worker_takes_requests_only_while_free(tmp_path: Path) -> None:
                                         "  - operation: send_otp\n    reply: {fault: hang}\n")
     process, url = start("--workers", "2", "--scenarios-dir", str(tmp_path), "--set", "hang_seconds=4")
     host, port = url.rsplit("/", 1)[1].split(":")
-    idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(6)]  # they send nothing
+    idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(6)]
+    for sock in idle[:3]:  # stuck halfway through a request; the others send nothing
+        sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: mock\r\nContent-Length: 10\r\n\r\n{")
     try:
         with requests.Session() as session:  # a kept-alive client reconnects by itself
             for _ in range(3):

@@ -67,11 +67,13 @@ def _pull(server: Any, threads: int) -> None:
 
 
 def _busy_channels(dispatchers: Any, now: float) -> int:
-    """Connections that hold a request thread: those with a request (arriving, running or
-    being sent), and new ones that will send theirs at once. An idle connection (a browser's
-    speculative one) stops counting after IDLE_GRACE, so it cannot block the worker."""
+    """Connections that hold a request thread: a request queued or running, a reply being
+    sent, or bytes moved within IDLE_GRACE (a new connection, a request arriving). A connection
+    that went quiet (a browser's speculative one, a client stuck halfway through its request)
+    stops counting, so it cannot block the worker; waitress closes it after `channel_timeout`."""
     return sum(1 for d in dispatchers if isinstance(d, HTTPChannel)
-               and (d.last_activity > d.creation_time or now - d.creation_time < IDLE_GRACE))
+               and (d.requests or d.total_outbufs_len or d.close_when_flushed
+                    or now - d.last_activity < IDLE_GRACE))
 
 
 class OneRequestTask(faults.FaultTask):
