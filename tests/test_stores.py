@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,6 +14,7 @@ from redis_server import redis_server
 
 from conftest import PHONE, Client, basic
 from mockserver import create_app
+from mockserver.otp.ids import MessageIds
 from mockserver.otp.model import OTP, Event, Message, Template
 from mockserver.otp.rules import Outcome, verify_step
 from mockserver.store import MemoryStore, MessageQuery, SqliteStore, Store
@@ -200,6 +202,24 @@ def test_request_log_keeps_the_newest_with_increasing_ids(store: Store) -> None:
     assert [e.at for e in log.recent(2)] == [7.0, 6.0]
     log.clear()
     assert log.recent(10) == []
+
+
+def test_processes_sharing_a_store_get_node_numbers_of_their_own(store: Store, request: pytest.FixtureRequest) -> None:
+    """Message ids carry a node number; replicas in containers all have the same pids, so a
+    shared store counts the numbers out (else two replicas' ids collide, and one message
+    overwrites the other)."""
+    if isinstance(store, MemoryStore):  # shared by no other process: the pid is unique enough
+        assert store.next_node() == store.next_node() == os.getpid()
+        return
+    other = (SqliteStore(store.path) if isinstance(store, SqliteStore)
+             else RedisStore(request.getfixturevalue("redis_url")))
+    first = store.next_node()
+    assert other.next_node() == first + 1 and store.next_node() == first + 2
+    store.reset()  # a live process may still hold any number handed out: never counted again
+    assert other.next_node() == first + 3
+    one, two = MessageIds(issue=store.next_node), MessageIds(issue=other.next_node)  # one pid, two "replicas"
+    made = [ids.next() for _ in range(3000) for ids in (one, two)]
+    assert len(set(made)) == len(made)
 
 
 def test_sqlite_caches_never_serve_what_another_process_changed(tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ class OtpService:
         self.clock = clock
         self.rng = rng
         self.policy = policy
-        self.ids = MessageIds()
+        self.ids = MessageIds(issue=store.next_node)
 
     def now(self, tenant: str) -> float:
         """The tenant's virtual time: the clock plus the offset set through `/_mock/clock`."""

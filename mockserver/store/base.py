@@ -140,3 +140,7 @@ class Store(Protocol):
 
     def request_log(self, size: int) -> RequestLog:
         """Where the journal keeps its last `size` entries."""
+
+    def next_node(self) -> int:
+        """A number for a process's message ids, one more than the last this store handed out
+        (to any process sharing it); a store that no other process shares may give the pid."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -325,6 +326,9 @@ class MemoryStore:
 
     def request_log(self, size: int) -> RequestLog:
         return MemoryLog(size)
+
+    def next_node(self) -> int:
+        return os.getpid()  # one process: no other shares this store
 
 
 def _matches(packed: Packed, query: MessageQuery) -> bool:

@@ -312,6 +312,9 @@ class RedisStore:
     def request_log(self, size: int) -> RequestLog:
         return _RedisLog(self.db, f"{self._p}:requests", size)
 
+    def next_node(self) -> int:
+        return int(self.db.incr(f"{self._p}:node"))  # never reset: a live replica may hold any node
+
 
 class _RedisLog:
     """The journal in a capped Redis list: every replica's entries, one id sequence."""

@@ -62,6 +62,7 @@ CREATE INDEX IF NOT EXISTS messages_resend ON messages (tenant, resend_key);
 CREATE INDEX IF NOT EXISTS messages_purge ON messages (purge_at);
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient, created_at);
 CREATE TABLE IF NOT EXISTS control (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS progress (
     scenario TEXT NOT NULL, tenant TEXT NOT NULL, data TEXT NOT NULL, touched REAL NOT NULL,
     PRIMARY KEY (scenario, tenant));
@@ -379,6 +380,12 @@ class SqliteStore:
 
     def request_log(self, size: int) -> RequestLog:
         return _SqliteLog(_Database(self.path + "-requests", _REQUESTS_SCHEMA), size)
+
+    def next_node(self) -> int:
+        with self._write() as db:  # (no RETURNING: SQLite before 3.35 has none)
+            db.execute("INSERT INTO counters (name, value) VALUES ('node', 1) "
+                       "ON CONFLICT (name) DO UPDATE SET value = value + 1")
+            return int(db.execute("SELECT value FROM counters WHERE name = 'node'").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()
