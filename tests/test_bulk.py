@@ -17,28 +17,19 @@ RETENTION = 60.0
 TTL = 300.0
 
 
-class RealTime:
-    """The store's real clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def real() -> RealTime:
-    return RealTime()
+def real() -> ManualClock:
+    """The store's real clock, moved by hand."""
+    return ManualClock(1_000_000.0)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, real: RealTime) -> Iterator[Store]:
+def store(request: pytest.FixtureRequest, tmp_path: Path, real: ManualClock) -> Iterator[Store]:
     if request.param == "memory":
-        yield MemoryStore(retention_seconds=RETENTION, max_messages=100_000, real_time=real)
+        yield MemoryStore(retention_seconds=RETENTION, max_messages=100_000, real_time=real.now)
     else:
         backend = SqliteStore(tmp_path / "bulk.db", retention_seconds=RETENTION, max_messages=100_000,
-                              real_time=real)
+                              real_time=real.now)
         yield backend
         backend.close()
 
@@ -76,7 +67,7 @@ def test_bulk_messages_verify_and_hold_the_resend_window(api: Client, store: Sto
 
 
 def test_expired_messages_fail_verification_and_are_purged(api: Client, store: Store, clock: ManualClock,
-                                                           real: RealTime) -> None:
+                                                           real: ManualClock) -> None:
     ids = bulk_load(store, 200, now=clock.now(), expired=True)
     message = store.get_message("team-a", ids[0])
     assert message is not None and message.code is not None and message.expires_at is not None
@@ -84,7 +75,7 @@ def test_expired_messages_fail_verification_and_are_purged(api: Client, store: S
     body = api.verify(message.message_id, message.code).get_json()
     assert body["code"] == 3003 and "expired" in body["message"]
     assert api.send(message.to, template="sms-default").status_code == 200  # no longer blocks a resend
-    assert store.purge(real.now + TTL + RETENTION - 1) == 0  # retention runs in real time from storing
-    real.now += TTL + RETENTION + 1
-    assert store.purge(real.now) == 201 and store.count_messages() == 0
+    assert store.purge(real.now() + TTL + RETENTION - 1) == 0  # retention runs in real time from storing
+    real.advance(TTL + RETENTION + 1)
+    assert store.purge(real.now()) == 201 and store.count_messages() == 0
     assert store.get_message("team-a", ids[-1]) is None
