@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: serve test check lint lint-contract lint-python types bench bench-million clean
+.PHONY: serve test check lint lint-contract lint-python lint-imports types bench bench-million clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ test: $(STAMP) lint  ## every check and every test
 
 check: test  ## alias of test: one command that checks everything
 
-lint: lint-contract lint-python types
+lint: lint-contract lint-python lint-imports types
 
 lint-contract: $(STAMP) node_modules/.installed  ## the contract: OpenAPI 3.1 validator and Redocly
 	$(VENV)/bin/openapi-spec-validator openapi.yaml mockserver/data/admin-openapi.yaml
@@ -34,6 +34,9 @@ lint-contract: $(STAMP) node_modules/.installed  ## the contract: OpenAPI 3.1 va
 
 lint-python: $(STAMP)
 	$(VENV)/bin/ruff check mockserver contracts tests bench
+
+lint-imports: $(STAMP)  ## the layers: the core never imports the web layer (contracts in pyproject.toml)
+	$(VENV)/bin/lint-imports
 
 types: $(STAMP)
 	$(VENV)/bin/mypy

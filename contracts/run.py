@@ -36,7 +36,7 @@ LINK_CONSTANT_CODE = "000000"  # what the contract's send -> verify link sends a
 
 
 def default_spec_path() -> Path:
-    from mockserver.contract import default_spec_path as packaged
+    from mockserver import default_spec_path as packaged
 
     return packaged()
 

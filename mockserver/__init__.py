@@ -1,22 +1,73 @@
 """OTP Mock Kit: a contract-driven, stateful mock of the EngageLab OTP API.
 
-    >>> from mockserver import create_app
-    >>> app = create_app({"seed": 1})
+    >>> from mockserver import OtpMock
+    >>> mock = OtpMock({"seed": 1})
+    >>> mock.handle("GET", "/_mock/health").status
+    200
+
+Importing the package loads nothing heavy: each name below is imported on first use, so the
+pure core (`mockserver.otp`, `mockserver.store`, ...) loads without Flask.
 """
 
-from mockserver.app import create_app
-from mockserver.config import Settings
-from mockserver.contract import Contract
-from mockserver.errors import ApiError, ConfigError, ContractError, ContractViolation, MockError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mockserver.app import create_app
+    from mockserver.config import Settings
+    from mockserver.contract import Contract, default_spec_path
+    from mockserver.errors import ApiError, ConfigError, ContractError, ContractViolation, ControlError, MockError
+    from mockserver.events import StreamEvent
+    from mockserver.mock import OtpMock
+    from mockserver.pipeline import ApiReply
+    from mockserver.views import SentMessage
 
 __all__ = [
     "ApiError",
+    "ApiReply",
     "ConfigError",
     "Contract",
     "ContractError",
     "ContractViolation",
+    "ControlError",
     "MockError",
+    "OtpMock",
+    "SentMessage",
     "Settings",
+    "StreamEvent",
     "create_app",
+    "default_spec_path",
 ]
 __version__ = "0.1.0"
+
+_LAZY = {
+    "ApiError": "mockserver.errors",
+    "ApiReply": "mockserver.pipeline",
+    "ConfigError": "mockserver.errors",
+    "Contract": "mockserver.contract",
+    "ContractError": "mockserver.errors",
+    "ContractViolation": "mockserver.errors",
+    "ControlError": "mockserver.errors",
+    "MockError": "mockserver.errors",
+    "OtpMock": "mockserver.mock",
+    "SentMessage": "mockserver.views",
+    "Settings": "mockserver.config",
+    "StreamEvent": "mockserver.events",
+    "create_app": "mockserver.app",
+    "default_spec_path": "mockserver.contract",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mockserver' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -13,6 +13,7 @@ import time
 from typing import TextIO
 
 from mockserver.batching import Batcher
+from mockserver.journal import Exchange
 
 
 class AccessLog:
@@ -28,6 +29,14 @@ class AccessLog:
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
             self._second = second
         self._lines.add(f"{self._stamp},{int(at % 1 * 1000):03d} INFO mockserver: {message}\n")
+
+    def exchange(self, exchange: Exchange) -> None:
+        """The line of one served request: `POST /v1/messages -> 400 code=3004 key=team-a 1.2ms`."""
+        body = exchange.reply_body
+        code = body.get("code") if isinstance(body, dict) and exchange.status != 200 else None
+        where = exchange.path + (f"?{exchange.query}" if exchange.query else "")
+        self(f"{exchange.method} {where} -> {exchange.status}{f' code={code}' if code else ''} "
+             f"key={exchange.tenant} {exchange.duration_ms:.1f}ms", exchange.at)
 
     def flush(self) -> None:
         self._lines.flush()

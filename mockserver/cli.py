@@ -103,19 +103,19 @@ def serve(workers: int, **options: Any) -> None:
 
 
 def _served_app(settings: Settings) -> Any:
-    """The app as `otp-mock serve` runs it: request lines through the cheap access log, and the
-    global scenario taken from the command line."""
+    """The app as `otp-mock serve` runs it: a line per request through the cheap access log,
+    and the global scenario taken from the command line."""
     from mockserver.accesslog import AccessLog
     from mockserver.app import create_app
+    from mockserver.mock import OtpMock
     from mockserver.web import workers
 
-    app = create_app(settings)
-    if settings.log_requests:
-        access = AccessLog()
-        app.extensions["otp_mock"].access_log = access
+    access = AccessLog() if settings.log_requests else None
+    if access is not None:
         workers.AT_EXIT.append(access.flush)
-    app.extensions["otp_mock_scenarios"].start()
-    return app
+    mock = OtpMock(settings, on_request=access.exchange if access is not None else None)
+    mock.start()
+    return create_app(mock=mock)
 
 
 _LOGGING_FORKS: list[bool] = []
@@ -182,25 +182,24 @@ def _interrupt(*_: Any) -> None:
 @settings_options
 def check(**options: Any) -> None:
     """Validate the contract, settings, keys file, starting templates and every scenario file."""
-    from mockserver.app import create_app
+    from mockserver.mock import OtpMock
 
     try:
         settings = build_settings(**options)
-        app = create_app(settings)
+        mock = OtpMock(settings)
     except MockError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    library = app.extensions["otp_mock_scenarios"].library
+    library = mock.scenarios.library
     for error in library.errors.values():
         click.echo(f"error: {error.message}", err=True)
     if library.errors:
         sys.exit(1)
-    pipeline = app.extensions["otp_mock"]
-    ops = len(pipeline.contract.operations)
-    codes = len(pipeline.contract.errors)
-    templates = len(pipeline.service.policy.starting_templates)
-    keys = "any non-empty key" if pipeline.keys.keys is None else f"{len(pipeline.keys.keys)} key(s)"
-    click.echo(f"ok: contract {pipeline.contract.source} ({ops} operations, {codes} error codes), "
+    ops = len(mock.contract.operations)
+    codes = len(mock.contract.errors)
+    templates = len(mock.service.policy.starting_templates)
+    keys = "any non-empty key" if mock.keys.keys is None else f"{len(mock.keys.keys)} key(s)"
+    click.echo(f"ok: contract {mock.contract.source} ({ops} operations, {codes} error codes), "
                f"{templates} starting templates, auth: {keys}, {len(library.scenarios)} scenarios "
                f"in {library.folder}")
 
@@ -209,14 +208,13 @@ def check(**options: Any) -> None:
 @settings_options
 def scenarios(**options: Any) -> None:
     """List the scenarios with their descriptions, and the magic test values."""
-    from mockserver.app import create_app
+    from mockserver.mock import OtpMock
     from mockserver.scenarios import magic
 
     try:
-        app = create_app(build_settings(**options))
+        library = OtpMock(build_settings(**options)).scenarios.library
     except MockError as exc:
         raise click.ClickException(str(exc)) from None
-    library = app.extensions["otp_mock_scenarios"].library
     click.echo(f"Scenarios in {library.folder} (serve --scenario NAME, header X-Mock-Scenario: NAME,"
                " or PUT /_mock/scenario):\n")
     for scenario in sorted(library.scenarios.values(), key=lambda s: s.name):

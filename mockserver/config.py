@@ -19,6 +19,7 @@ log = logging.getLogger("mockserver")
 VALIDATE_MODES = ("off", "log", "raise")
 REVIEW_MODES = ("approve", "pending")
 ENV_PREFIX = "OTP_MOCK_"
+RENAMED = {"journal_size": "max_events"}  # old name -> new name: still accepted, with a warning
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Settings:
     magic_values: bool = True
     max_delay_seconds: float = 60.0
     hang_seconds: float = 30.0
+    delivery_delay_seconds: float = 0.0  # virtual seconds between "sent" and "delivered"
     # behaviours the real API leaves unknown
     max_verify_attempts: int = 5
     resend_guard: tuple[str, ...] = ("send_otp",)
@@ -47,10 +49,13 @@ class Settings:
     # limits
     max_body_bytes: int = 1_048_576
     max_json_depth: int = 32
-    journal_size: int = 500
+    max_events: int = 10_000  # records the event stream keeps (the journal's requests among them)
+    journal_body_limit: int = 4096  # characters of a request's and a reply's body the journal keeps
     retention_seconds: float = 3600.0
     max_messages: int = 100_000
     max_tenants: int = 10_000
+    max_progress: int = 10_000  # scenario x dev_key progress records
+    housekeeping_seconds: float = 1.0  # purge and caps run at most this often per process
     store: str = "memory"  # or sqlite:PATH (durable, shared by processes)
     # checking the mock itself
     validate_responses: str = "log"
@@ -60,12 +65,13 @@ class Settings:
     def __post_init__(self) -> None:
         _one_of("validate_responses", self.validate_responses, VALIDATE_MODES)
         _one_of("template_review", self.template_review, REVIEW_MODES)
-        for name in ("max_verify_attempts", "max_body_bytes", "max_json_depth", "journal_size",
-                     "max_messages", "max_tenants", "threads",
+        for name in ("max_verify_attempts", "max_body_bytes", "max_json_depth", "max_events",
+                     "journal_body_limit", "max_messages", "max_tenants", "max_progress", "threads",
                      "worker_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name}: expected a positive number, got {getattr(self, name)}")
-        for name in ("retention_seconds", "max_delay_seconds", "hang_seconds"):
+        for name in ("retention_seconds", "max_delay_seconds", "hang_seconds", "delivery_delay_seconds",
+                     "housekeeping_seconds"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"setting {name}: expected a finite number of seconds >= 0, got {value}")
@@ -92,6 +98,9 @@ class Settings:
         known = {f.name: f for f in fields(cls)}
         converted = {}
         for key, value in values.items():
+            if key in RENAMED and RENAMED[key] not in values:
+                log.warning("%s: setting %r is now called %r", where, key, RENAMED[key])
+                key = RENAMED[key]
             if key not in known:
                 raise ConfigError(f"{where}: unknown setting {key!r}{_suggest(key, known)}")
             converted[key] = _convert(key, value, known[key].type)
@@ -112,7 +121,7 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 def _known(values: dict[str, str]) -> dict[str, str]:
     """Environment variables of other tools may share the prefix: ignore unknown ones, loudly."""
-    names = {f.name for f in fields(Settings)}
+    names = {f.name for f in fields(Settings)} | set(RENAMED)
     for name in sorted(set(values) - names):
         log.warning("ignoring %s%s: not a setting%s", ENV_PREFIX, name.upper(), _suggest(name, dict.fromkeys(names)))
     return {k: v for k, v in values.items() if k in names}

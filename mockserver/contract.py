@@ -7,6 +7,7 @@ operationId or an incomplete error catalogue).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -139,8 +140,18 @@ class Contract:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Contract:
-        """Read and compile a contract file; the default is the packaged openapi.yaml."""
+        """Read and compile a contract file; the default is the packaged openapi.yaml. A file
+        compiled before in this process, and unchanged since, is not compiled again (a compiled
+        contract is never changed)."""
         spec_path = Path(path) if path else default_spec_path()
+        try:
+            stat = spec_path.stat()
+        except OSError as exc:
+            raise ContractError(f"cannot read the contract {spec_path}: {exc.strerror}") from None
+        return _compiled(str(spec_path), stat.st_mtime_ns, stat.st_size)
+
+    @classmethod
+    def _read(cls, spec_path: Path) -> Contract:
         try:
             text = spec_path.read_text(encoding="utf-8")
         except OSError as exc:
@@ -226,7 +237,7 @@ class Contract:
                 found.append({**self._deref(param), "_pointer": pointer})
         return found
 
-    def _schema_validator(self, obj: dict[str, Any], pointer: str) -> Draft202012Validator | None:
+    def _schema_validator(self, obj: dict[str, Any], pointer: str) -> FastValidator | None:
         if "$ref" in obj:
             pointer = obj["$ref"].removeprefix("#")
             obj = self._deref(obj)
@@ -270,6 +281,11 @@ class Contract:
                     raise ContractError(
                         f"{self.source}: x-error-codes {info.code} names unknown operation {op_id!r}"
                     )
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(path: str, mtime_ns: int, size: int) -> Contract:
+    return Contract._read(Path(path))
 
 
 def _fast_map(document: dict[str, Any]) -> Any | None:

@@ -2,6 +2,7 @@
 
     MockError                 root of everything the kit raises on purpose
     ├── ApiError              an answer of the imitated API: a documented code and a message
+    ├── ControlError          a refused call of the control plane: an HTTP status and a message
     ├── ConfigError           a settings, keys or scenario file is wrong (names file and line)
     └── ContractError         openapi.yaml cannot be loaded or compiled
         └── ContractViolation a reply the mock was about to send breaks the contract
@@ -28,6 +29,16 @@ class ApiError(MockError):
 
     def envelope(self) -> dict[str, object]:
         return {"code": self.code, "message": self.message}
+
+
+class ControlError(MockError):
+    """A control-plane call that cannot be done: `{"code": status, "message": message}` with
+    that HTTP status (the control plane is the mock's own, so its codes are HTTP statuses)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
 
 
 class ConfigError(MockError):

@@ -1,31 +1,41 @@
-"""A bounded record of served requests, for `/_mock/requests`. Never holds a secret.
+"""The journal: every served request as a record of the event stream, rich enough to judge a
+client by (certification, the console, the testing helpers). Never holds a secret.
 
-The entries live where the store says (`Store.request_log`): in the process for the memory
-store, in the shared store for SQLite and Redis, so every worker's requests show up whichever
-worker answers the read. A shared log is written in batches by one thread per process (every
-`flush_seconds`, or at once when `max_pending` entries wait), so a request never waits on the
-store's write lock for its journal line; a read flushes its own process and then waits two
-flush periods, so it sees what the other workers served before it was asked.
+A record keeps the method, path and query, the request's headers (credentials, cookies and
+tokens masked) and body, the status, the reply's body, the operation and dev_key, real and
+virtual time, the duration and any contract violation. Bodies are cut at `body_limit`
+characters; the mock's own codes stay in them (they are test data). JSON fields that name a
+secret (`secret`, `password`, `token`, `authorization`) are masked in bodies too.
+
+API requests are `request` records, every one of them (404 and 405 answers too); control-plane
+calls that change state are `control` records. Each is appended before its reply leaves, so
+the stream's order is the order in which the mock answered, across every worker.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import threading
-import time
-from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Protocol
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
-from mockserver.batching import Batcher
+import orjson
+
+from mockserver.events import StreamEvent
+from mockserver.store.base import Store
 
 log = logging.getLogger("mockserver")
+MASK = "***"
+_SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|password|api-key", re.IGNORECASE)
+_SECRET_FIELD = re.compile(r"secret|password|token|authorization", re.IGNORECASE)
+PLANES = {"api": "request", "control": "control"}  # the journal's planes and their record types
 
 
 @dataclass(frozen=True)
 class Entry:
+    """One request of the journal, as `/_mock/requests` shows it."""
+
     id: int
     at: float
     method: str
@@ -38,6 +48,11 @@ class Entry:
     body: str | None = None
     violations: tuple[str, ...] = field(default_factory=tuple)
     note: str | None = None
+    virtual_at: float | None = None
+    query: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    reply: str | None = None
+    plane: str = "api"
 
     def as_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in _ENTRY_FIELDS}  # asdict deep-copies: slow
@@ -45,90 +60,107 @@ class Entry:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Entry:
-        return cls(**{**data, "violations": tuple(data.get("violations") or ())})
+    def from_event(cls, event: StreamEvent) -> Entry:
+        data = event.data
+        return cls(id=event.seq, at=event.at, virtual_at=event.virtual_at, dev_key=event.tenant,
+                   method=data["method"], path=data["path"], operation=data.get("operation"),
+                   status=data["status"], code=data.get("code"), duration_ms=data["duration_ms"],
+                   body=data.get("body"), violations=tuple(data.get("violations") or ()), note=data.get("note"),
+                   query=data.get("query", ""), headers=dict(data.get("headers") or {}), reply=data.get("reply"),
+                   plane="control" if event.type == "control" else "api")
 
 
 _ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 
 
-class RequestLog(Protocol):
-    """Where journal entries are kept; each back-end of the store has one."""
+@dataclass(frozen=True)
+class Exchange:
+    """One request and what the mock did with it, as the journal receives it."""
 
-    shared: bool  # True when other processes write to it too
-
-    def append(self, entries: Sequence[Entry]) -> None:
-        """Keep the entries (their ids are given here, increasing), dropping the oldest over the size."""
-
-    def recent(self, limit: int, dev_key: str | None = None) -> list[Entry]:
-        """Newest first."""
-
-    def clear(self) -> None: ...
-
-
-class MemoryLog:
-    """The last `size` entries of this process."""
-
-    shared = False
-
-    def __init__(self, size: int) -> None:
-        self._entries: deque[tuple[int, Entry]] = deque(maxlen=size)  # ids given on reading: reads are rare
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-
-    def append(self, entries: Sequence[Entry]) -> None:
-        with self._lock:
-            self._entries.extend((next(self._ids), e) for e in entries)
-
-    def recent(self, limit: int, dev_key: str | None = None) -> list[Entry]:
-        with self._lock:
-            entries = list(self._entries)
-        entries.reverse()
-        if dev_key is not None:
-            entries = [(n, e) for n, e in entries if e.dev_key == dev_key]
-        return [replace(e, id=n) for n, e in entries[:limit]]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: bytes
+    status: int
+    reply_body: Any
+    reply_data: bytes
+    at: float
+    virtual_at: float | None
+    duration_ms: float
+    plane: str = "api"
+    tenant: str | None = None
+    operation: str | None = None
+    violations: tuple[str, ...] = ()
+    note: str | None = None
 
 
 class Journal:
-    """The front the pipeline writes to; batches entries for a shared log."""
+    """Writes exchanges to the stream and reads them back as entries."""
 
-    def __init__(self, sink: RequestLog, body_limit: int = 2048, flush_seconds: float = 0.02,
-                 max_pending: int = 1000) -> None:
-        self.sink = sink
+    def __init__(self, store: Store, body_limit: int = 4096) -> None:
+        self.store = store
         self.body_limit = body_limit
-        self.flush_seconds = flush_seconds
-        self._pending: Batcher[Entry] = Batcher(self._append, flush_seconds, max_pending)
 
-    def record(self, **fields: Any) -> Entry:
-        body = fields.get("body")
-        if isinstance(body, str) and len(body) > self.body_limit:
-            fields["body"] = body[: self.body_limit] + f"... ({len(body)} characters)"
-        entry = Entry(id=0, **fields)
-        if self.sink.shared:
-            self._pending.add(entry)
-        else:
-            self.sink.append([entry])
-        return entry
-
-    def recent(self, limit: int = 100, dev_key: str | None = None) -> list[Entry]:
-        if self.sink.shared:
-            self.flush()
-            time.sleep(2 * self.flush_seconds)  # other workers flush what they served before now
-        return self.sink.recent(limit, dev_key)
-
-    def clear(self) -> None:
-        self._pending.clear()
-        self.sink.clear()
-
-    def flush(self) -> None:
-        self._pending.flush()
-
-    def _append(self, batch: list[Entry]) -> None:
+    def record(self, exchange: Exchange) -> None:
+        """Append the exchange; the journal is best effort: a store that fails is logged."""
         try:
-            self.sink.append(batch)
-        except Exception:  # noqa: BLE001 - the journal is best effort; serving goes on
-            log.exception("could not write %d journal entries to the store", len(batch))
+            self.store.append_events([self.event(exchange)])
+        except Exception:  # noqa: BLE001 - serving goes on
+            log.exception("could not write the journal record of %s %s", exchange.method, exchange.path)
+
+    def event(self, exchange: Exchange) -> StreamEvent:
+        body = exchange.reply_body
+        code = body.get("code") if isinstance(body, dict) and exchange.status != 200 else None
+        data = {
+            "method": exchange.method, "path": exchange.path, "query": exchange.query,
+            "operation": exchange.operation, "status": exchange.status,
+            "code": code if isinstance(code, int) else None, "duration_ms": exchange.duration_ms,
+            "headers": mask_headers(exchange.headers),
+            "body": self._text(exchange.body), "reply": self._text(exchange.reply_data),
+            "violations": list(exchange.violations), "note": exchange.note,
+        }
+        return StreamEvent(PLANES[exchange.plane], exchange.tenant, exchange.at, exchange.virtual_at, data)
+
+    def recent(self, limit: int = 100, dev_key: str | None = None, plane: str = "api") -> list[Entry]:
+        types = tuple(PLANES.values()) if plane == "all" else (PLANES[plane],)
+        return [Entry.from_event(e) for e in self.store.recent_events(dev_key, types, limit)]
+
+    def _text(self, raw: bytes) -> str | None:
+        if not raw:
+            return None
+        text = mask_body(raw.decode("utf-8", "replace"))
+        if len(text) > self.body_limit:
+            return text[: self.body_limit] + f"... ({len(text)} characters)"
+        return text
+
+
+def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers with every credential, cookie and token replaced; the scheme of an
+    Authorization header stays (`Basic ***`)."""
+    out = {}
+    for name, value in headers.items():
+        if _SECRET_HEADER.search(name):
+            scheme = value.split(" ", 1)[0] if " " in value.strip() else ""
+            value = f"{scheme} {MASK}" if scheme else MASK
+        out[name] = value
+    return out
+
+
+def mask_body(text: str) -> str:
+    """A JSON body with the values of secret-named fields masked; other text as it is."""
+    if not _SECRET_FIELD.search(text):
+        return text
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    return orjson.dumps(_masked(value)).decode()
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: MASK if _SECRET_FIELD.search(str(k)) and v is not None else _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value

@@ -1,9 +1,11 @@
-"""One pipeline per request: authenticate, let a scenario answer, check the request, run the
-operation, check the reply, record it. Pure: the web layer adapts Flask to `ApiRequest`.
+"""One pipeline per API request: authenticate, let a scenario answer or shape the send, check
+the request, run the operation, check the reply. Pure: the web layer adapts Flask to
+`ApiRequest`, and `OtpMock` records what the pipeline served.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -15,15 +17,15 @@ from mockserver.auth import KeyRing
 from mockserver.bodies import parse_json
 from mockserver.contract import Contract, Operation
 from mockserver.errors import ApiError, ContractViolation
-from mockserver.journal import Journal
-from mockserver.otp.service import OtpService
+from mockserver.otp.service import REALISTIC, OtpService, SendEffects
 
 log = logging.getLogger("mockserver")
 
 
 @dataclass(frozen=True)
 class ApiRequest:
-    """What the pipeline needs of an HTTP request, independent of the web framework."""
+    """What the mock needs of an HTTP request, independent of the web framework. Header names
+    are lower-case; `path` is decoded, `query` is the raw query string."""
 
     method: str
     path: str
@@ -31,6 +33,7 @@ class ApiRequest:
     body: bytes = b""
     path_params: dict[str, str] = field(default_factory=dict)
     too_large: bool = False
+    query: str = ""
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -42,7 +45,8 @@ TRANSPORT_FAULTS = frozenset({"connection_reset", "empty_reply", "incomplete_bod
 @dataclass(frozen=True)
 class ApiReply:
     """A reply to send: status, JSON body and extra headers; a scenario may add a delay before
-    it, or a fault (deliberately outside the contract) instead of it."""
+    it, or a fault (deliberately outside the contract) instead of it. A body of None is no body
+    at all (the answer to OPTIONS)."""
 
     status: int
     body: Any
@@ -50,13 +54,24 @@ class ApiReply:
     delay: float = 0.0
     fault: str | None = None
 
-    def encode(self) -> bytes:
+    @functools.cached_property
+    def data(self) -> bytes:
+        """The body as sent (JSON, or cut short by a body fault); encoded once."""
+        if self.body is None:
+            return b""
         text = json.dumps(self.body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
         if self.fault == "truncated_json":
             return text[: max(1, len(text) // 2)]
         if self.fault == "malformed_json":
             return text.replace(b'"', b"", 2) + b"}"
         return text
+
+    def encode(self) -> bytes:
+        return self.data
+
+    def json(self) -> Any:
+        """The body as the client decodes it."""
+        return self.body
 
 
 @dataclass(frozen=True)
@@ -69,11 +84,21 @@ class Context:
     body: Any = None
 
 
-class Interceptor(Protocol):
-    """The scenario hook points: answer instead of the realistic behaviour, or change a reply."""
+@dataclass(frozen=True)
+class PassThrough:
+    """An interceptor's answer that lets the realistic behaviour run, shaped by `effects`, and
+    its reply wait `delay` seconds."""
 
-    def before(self, context: Context) -> ApiReply | None:
-        """A reply to send now, or None to go on. Called after auth and request validation."""
+    effects: SendEffects = REALISTIC
+    delay: float = 0.0
+
+
+class Interceptor(Protocol):
+    """The scenario hook points: answer instead of the realistic behaviour, shape it, or change a reply."""
+
+    def before(self, context: Context) -> ApiReply | PassThrough | None:
+        """A reply to send now, the realistic behaviour with effects, or None (realistic as it
+        is). Called after auth and request validation."""
 
     def after(self, context: Context, reply: ApiReply) -> ApiReply:
         """The reply to send in place of `reply` (which may be an error). Called for every
@@ -83,30 +108,41 @@ class Interceptor(Protocol):
 class NoScenarios:
     """The default hook: never intervenes."""
 
-    def before(self, context: Context) -> ApiReply | None:
+    def before(self, context: Context) -> ApiReply | PassThrough | None:
         return None
 
     def after(self, context: Context, reply: ApiReply) -> ApiReply:
         return reply
 
 
-Handler = Callable[[OtpService, str, Any, dict[str, str]], Any]
+@dataclass(frozen=True)
+class Served:
+    """What the pipeline did with a request, for the journal."""
+
+    reply: ApiReply
+    tenant: str | None = None
+    operation: str | None = None
+    violations: tuple[str, ...] = ()
+    note: str | None = None
+
+
+Handler = Callable[[OtpService, str, Any, dict[str, str], SendEffects], Any]
 HANDLERS: dict[str, Handler] = {
-    "send_otp": lambda s, t, b, p: s.send_otp(t, b),
-    "send_custom_code": lambda s, t, b, p: s.send_custom_code(t, b),
-    "verify_otp": lambda s, t, b, p: s.verify(t, b),
-    "send_custom_message": lambda s, t, b, p: s.send_custom_message(t, b),
-    "create_template": lambda s, t, b, p: s.create_template(t, b),
-    "list_templates": lambda s, t, b, p: s.list_templates(t),
-    "get_template": lambda s, t, b, p: s.get_template(t, p["templateId"]),
-    "delete_template": lambda s, t, b, p: s.delete_template(t, p["templateId"]),
+    "send_otp": lambda s, t, b, p, e: s.send_otp(t, b, e),
+    "send_custom_code": lambda s, t, b, p, e: s.send_custom_code(t, b, e),
+    "verify_otp": lambda s, t, b, p, e: s.verify(t, b),
+    "send_custom_message": lambda s, t, b, p, e: s.send_custom_message(t, b, e),
+    "create_template": lambda s, t, b, p, e: s.create_template(t, b),
+    "list_templates": lambda s, t, b, p, e: s.list_templates(t),
+    "get_template": lambda s, t, b, p, e: s.get_template(t, p["templateId"]),
+    "delete_template": lambda s, t, b, p, e: s.delete_template(t, p["templateId"]),
 }
 
 
 class Pipeline:
     """Serves the API's operations from the contract, the keys and the OTP service."""
 
-    def __init__(self, contract: Contract, keys: KeyRing, service: OtpService, journal: Journal,
+    def __init__(self, contract: Contract, keys: KeyRing, service: OtpService,
                  validate: str = "log", max_json_depth: int = 32,
                  interceptor: Interceptor | None = None, validate_requests: bool = True) -> None:
         missing = [op.operation_id for op in contract.operations if op.operation_id not in HANDLERS]
@@ -115,15 +151,12 @@ class Pipeline:
         self.contract = contract
         self.keys = keys
         self.service = service
-        self.journal = journal
         self.validate = validate
         self.max_json_depth = max_json_depth
         self.validate_requests = validate_requests
         self.interceptor: Interceptor = interceptor or NoScenarios()
-        self.access_log: Callable[[str, float], None] | None = None  # otp-mock serve's request lines
 
-    def handle(self, op: Operation, request: ApiRequest) -> ApiReply:
-        started = time.perf_counter()
+    def handle(self, op: Operation, request: ApiRequest) -> Served:
         tenant: str | None = None
         try:
             tenant = self.keys.authenticate(request.header("authorization"), op.operation_id,
@@ -133,8 +166,8 @@ class Pipeline:
         else:
             reply = self._guarded(op, request, tenant)
         violations = self._check_reply(op, reply)
-        self._record(op, request, tenant, reply, started, violations)
-        return reply
+        note = f"fault: {reply.fault} (deliberately outside the contract)" if reply.fault else None
+        return Served(reply, tenant, op.operation_id, violations, note)
 
     def _guarded(self, op: Operation, request: ApiRequest, tenant: str) -> ApiReply:
         """Serve an authenticated request; every outcome passes through the `after` hook,
@@ -144,7 +177,11 @@ class Pipeline:
             if self.validate_requests:
                 op.check_params(request.path_params)
             context = Context(op, request, tenant, self._body(op, request))
-            reply = self.interceptor.before(context) or self._run(context)
+            decision = self.interceptor.before(context)
+            if isinstance(decision, ApiReply):
+                reply = decision
+            else:
+                reply = self._run(context, decision or PassThrough())
         except ApiError as error:
             reply = self.error_reply(error)
         except Exception:
@@ -154,9 +191,15 @@ class Pipeline:
             reply = self.error_reply(ApiError(1000, "internal server error (a bug of the mock; see its log)"))
         return self.interceptor.after(context, reply)
 
-    def _run(self, context: Context) -> ApiReply:
+    def _run(self, context: Context, passing: PassThrough) -> ApiReply:
         handler = HANDLERS[context.operation.operation_id]
-        return ApiReply(200, handler(self.service, context.tenant, context.body, context.request.path_params))
+        try:
+            body = handler(self.service, context.tenant, context.body, context.request.path_params,
+                           passing.effects)
+        except ApiError as error:
+            reply = self.error_reply(error)
+            return ApiReply(reply.status, reply.body, delay=passing.delay)
+        return ApiReply(200, body, delay=passing.delay)
 
     def _body(self, op: Operation, request: ApiRequest) -> Any:
         if not op.has_body:
@@ -182,21 +225,3 @@ class Pipeline:
                 raise ContractViolation(text)
             log.warning(text)
         return problems
-
-    def _record(self, op: Operation, request: ApiRequest, tenant: str | None, reply: ApiReply,
-                started: float, violations: tuple[str, ...]) -> None:
-        code = reply.body.get("code") if isinstance(reply.body, dict) and reply.status != 200 else None
-        text = request.body.decode("utf-8", "replace") if request.body else None
-        entry = self.journal.record(
-            at=time.time(), method=request.method, path=request.path, operation=op.operation_id,
-            dev_key=tenant, status=reply.status, code=code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3), body=text,
-            violations=violations,
-            note=f"fault: {reply.fault} (deliberately outside the contract)" if reply.fault else None,
-        )
-        if self.access_log is not None:
-            self.access_log(f"{entry.method} {entry.path} -> {entry.status}{f' code={code}' if code else ''} "
-                            f"key={tenant} {entry.duration_ms:.1f}ms", entry.at)
-        elif log.isEnabledFor(logging.INFO):
-            log.info("%s %s -> %s%s key=%s %.1fms", entry.method, entry.path, entry.status,
-                     f" code={code}" if code else "", tenant, entry.duration_ms)

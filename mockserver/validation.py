@@ -73,8 +73,8 @@ def describe(error: ValidationError, root: str = "body") -> str:
     """One sentence for one schema error, naming the field and the rule."""
     path = field_path(error, root)
     rule = error.validator
-    value = error.validator_value
-    instance = error.instance
+    value: Any = error.validator_value  # the schema's own value for the rule (a list, a number...)
+    instance: Any = error.instance
     if rule == "required":
         missing = _missing_field(error.validator_value, instance)
         where = f"{path}.{missing}" if path != root else missing

@@ -30,9 +30,9 @@ class Staging:
     def __init__(self, tmp_path: Path, interceptor: Any = None) -> None:
         keys = tmp_path / "keys.yaml"
         keys.write_text(yaml.safe_dump({"keys": [{"dev_key": KEY, "dev_secret": SECRET}]}), encoding="utf-8")
-        self.app = create_app({"keys_file": str(keys), "journal_size": 100_000, "validate_responses": "off"},
+        self.app = create_app({"keys_file": str(keys), "max_events": 100_000, "validate_responses": "off"},
                               interceptor=interceptor)
-        self.pipeline = self.app.extensions["otp_mock"]
+        self.mock = self.app.mock
         self.server = make_server("127.0.0.1", 0, self.front, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -46,13 +46,13 @@ class Staging:
 
     def requests(self) -> list[Any]:
         """Every request that came with this run's valid credentials."""
-        return list(self.pipeline.journal.recent(100_000, KEY))
+        return list(self.mock.journal.recent(100_000, KEY))
 
     def messages(self) -> list[Any]:
-        return list(self.pipeline.service.store.find_messages(MessageQuery(tenant=KEY, limit=100_000)))
+        return list(self.mock.store.find_messages(MessageQuery(tenant=KEY, limit=100_000)))
 
     def template_ids(self) -> list[str]:
-        return [t.template_id for t in self.pipeline.service.store.list_templates(KEY)]
+        return [t.template_id for t in self.mock.store.list_templates(KEY)]
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -202,20 +202,7 @@ def test_parse_basic_rejects_with_2001(header: str | None) -> None:
     assert caught.value.code == 2001
 
 
-# -- architecture ------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("module", sorted(
-    str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
-    if p.parts[-2] in ("otp", "store") or p.name in ("contract.py", "pipeline.py", "validation.py",
-                                                      "bodies.py", "auth.py", "journal.py", "config.py",
-                                                      "batching.py", "accesslog.py")
-))
-def test_the_core_never_imports_flask(module: str) -> None:
-    tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert not {m for m in imported if m.split(".")[0] in ("flask", "werkzeug") or m.startswith("mockserver.web")}
-
+# -- packaging ---------------------------------------------------------------------------------
 
 def test_the_packaged_contract_is_the_repo_contract() -> None:
     """mockserver/data/openapi.yaml links to the root file, so the package ships what is tested."""

@@ -14,9 +14,10 @@ from redis_server import redis_server
 
 from conftest import PHONE, Client, basic
 from mockserver import create_app
+from mockserver.events import StreamEvent
 from mockserver.otp.ids import MessageIds
 from mockserver.otp.model import OTP, Event, Message, Template
-from mockserver.otp.rules import Outcome, verify_step
+from mockserver.otp.rules import Outcome, settle, verify_step
 from mockserver.store import MemoryStore, MessageQuery, SqliteStore, Store
 from mockserver.store.redisstore import RedisStore
 from test_served import start, stop
@@ -37,22 +38,39 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def real() -> list[float]:
+    """The stores' real clock, moved by hand."""
+    return [1000.0]
+
+
+LIMITS = {"retention_seconds": 60, "max_messages": 50, "max_events": 5}
+
+
 @pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    real = [1000.0]
+def store(request: pytest.FixtureRequest, tmp_path: Path, real: list[float]) -> Iterator[Store]:
     clock = lambda: real[0]  # noqa: E731
     if request.param == "memory":
-        yield MemoryStore(retention_seconds=60, max_messages=50, real_time=clock)
+        yield MemoryStore(real_time=clock, **LIMITS)
     elif request.param == "sqlite":
-        backend = SqliteStore(tmp_path / "state.db", retention_seconds=60, max_messages=50, real_time=clock)
+        backend = SqliteStore(tmp_path / "state.db", real_time=clock, **LIMITS)
         yield backend
         backend.close()
     else:
         url = request.getfixturevalue("redis_url")
-        shared = RedisStore(url, retention_seconds=60, max_messages=50, real_time=clock)
+        shared = RedisStore(url, real_time=clock, **LIMITS)
         shared.db.flushdb()
         yield shared
         shared.db.flushdb()
+
+
+def sibling(store: Store, request: pytest.FixtureRequest, real: list[float]) -> Store:
+    """Another process's view of the same store (the same object for memory: no other shares it)."""
+    if isinstance(store, SqliteStore):
+        return SqliteStore(store.path, real_time=lambda: real[0], **LIMITS)
+    if isinstance(store, RedisStore):
+        return RedisStore(request.getfixturevalue("redis_url"), real_time=lambda: real[0], **LIMITS)
+    return store
 
 
 def test_templates(store: Store) -> None:
@@ -181,27 +199,74 @@ def test_progress_is_kept_per_scenario_and_tenant(store: Store) -> None:
     assert store.update_progress("a", "u", mark("x")) is None
 
 
-def test_request_log_keeps_the_newest_with_increasing_ids(store: Store) -> None:
-    from mockserver.journal import Entry
+def record(n: int, kind: str = "request") -> StreamEvent:
+    return StreamEvent(kind, "t" if n % 2 else "u", float(n), float(n) + 0.5, {"n": n})
 
-    log = store.request_log(5)
-    log.clear()
 
-    def entry(n: int) -> Entry:
-        return Entry(id=0, at=float(n), method="POST", path="/v1/messages", operation="send_otp",
-                     dev_key="t" if n % 2 else "u", status=200, code=None, duration_ms=1.0,
-                     body=f'{{"n": {n}}}', violations=("v",) if n == 7 else ())
+def test_the_stream_keeps_the_newest_with_increasing_ids(store: Store) -> None:
+    first = store.append_events([record(n) for n in range(4)])
+    second = store.append_events([record(n) for n in range(4, 8)])
+    assert first + second == list(range(first[0], first[0] + 8))
+    store.housekeeping()  # max_events is 5
+    newest = store.recent_events(limit=10)
+    assert [e.data["n"] for e in newest] == [7, 6, 5, 4, 3]  # the size holds, newest first
+    assert [e.seq for e in newest] == second[::-1] + [first[-1]]
+    assert (newest[0].type, newest[0].tenant, newest[0].at, newest[0].virtual_at) == ("request", "t", 7.0, 7.5)
+    assert store.event_bounds() == (first[-1], second[-1])
+    assert [e.data["n"] for e in store.recent_events("t", limit=10)] == [7, 5, 3]
+    assert [e.data["n"] for e in store.read_events(after=second[0])] == [5, 6, 7]  # oldest first
+    assert [e.data["n"] for e in store.read_events(tenant="u", types=["request"])] == [4, 6]
+    assert [e.data["n"] for e in store.read_events(limit=2)] == [3, 4]
+    assert store.read_events(types=["message"]) == [] and store.read_events(after=second[-1]) == []
+    store.reset()
+    assert store.recent_events() == [] and store.event_bounds() == (second[-1] + 1, second[-1])
+    assert store.append_events([record(9)]) == [second[-1] + 1]  # the numbering goes on
 
-    log.append([entry(n) for n in range(4)])
-    log.append([entry(n) for n in range(4, 8)])
-    newest = log.recent(10)
-    assert [e.at for e in newest] == [7.0, 6.0, 5.0, 4.0, 3.0]  # the size holds, newest first
-    assert [e.id for e in newest] == sorted({e.id for e in newest}, reverse=True)
-    assert newest[0].violations == ("v",) and newest[0].body == '{"n": 7}'
-    assert [e.at for e in log.recent(10, dev_key="t")] == [7.0, 5.0, 3.0]
-    assert [e.at for e in log.recent(2)] == [7.0, 6.0]
-    log.clear()
-    assert log.recent(10) == []
+
+def test_message_writes_stream_their_new_steps(store: Store) -> None:
+    assert store.insert_messages([(message(message_id="m1"), "k")], 100.0) is None
+    [created] = store.read_events(types=["message"])
+    assert (created.tenant, created.data["message_id"], created.data["new"]) == ("t", "m1", True)
+    assert [s["status"] for s in created.data["steps"]] == ["delivered"] and created.data["code"] == "123456"
+    assert store.insert_messages([(message(message_id="m2"), "k")], 100.0) is not None  # 3004: nothing stored
+    assert store.update_message("t", "m1", lambda m: verify_step(m, "000000", 101.0, 9.0)) is Outcome.WRONG
+    assert store.update_message("t", "m1", lambda m: (m, None)) is None  # no new step: no record
+    [wrong] = store.read_events(after=created.seq)
+    assert [s["status"] for s in wrong.data["steps"]] == ["verified_failed"] and wrong.data["new"] is False
+    assert (wrong.data["attempts"], wrong.data["status"]) == (1, "verified_failed")
+    assert wrong.data["steps"][0]["real_at"] == 9.0
+    assert store.find_message("m1") == store.get_message("t", "m1") and store.find_message("m2") is None
+
+
+def test_claims_give_consumers_disjoint_shares_and_lost_ones_come_back(
+        store: Store, request: pytest.FixtureRequest, real: list[float]) -> None:
+    other = sibling(store, request, real)
+    seqs = store.append_events([record(n) for n in range(5)])
+    mine = [e.seq for e in store.claim_events("sender", 2, 30)]
+    theirs = [e.seq for e in other.claim_events("sender", 100, 30)]
+    assert mine + theirs == seqs  # disjoint, in order, nothing lost
+    assert store.claim_events("sender", 100, 30) == []  # all leased
+    assert [e.seq for e in store.claim_events("auditor", 100, 30)] == seqs  # another consumer: its own cursor
+    assert store.ack_events("sender", [mine[0], *theirs]) == 4 and store.ack_events("sender", theirs) == 0
+    real[0] += 31  # the lease of the one left unacknowledged runs out: it comes back, once
+    assert [e.seq for e in other.claim_events("sender", 100, 30)] == [mine[1]]
+    assert store.claim_events("sender", 100, 30) == []
+
+
+def test_timed_steps_fall_due_once_and_come_closer_with_the_clock(store: Store) -> None:
+    assert store.insert_messages([(message(message_id="d1"), None)], 100.0) is None  # expires at 400
+    assert store.insert_messages([(message(message_id="d2", tenant="u"), None)], 100.0) is None
+    store.advance_clock(10.0, "t")  # t's timeout comes 10 s closer on the base clock
+    assert store.due_messages(389.0, 10) == []
+    assert store.due_messages(390.0, 10) == [("t", "d1")]
+    assert store.due_messages(390.0, 10) == []  # handed out once...
+    store.update_message("t", "d1", lambda m: (m, None))  # ...until an update sets its next step
+    assert store.due_messages(390.0, 10) == [("t", "d1")]
+    store.update_message("t", "d1", lambda m: (settle(m, 400.0, 5.0), None))
+    settled = store.get_message("t", "d1")
+    assert settled is not None and settled.lifecycle[-1].status == "verified_timeout"
+    assert store.due_messages(10_000.0, 10) == [("u", "d2")]  # d1 has no step left to come
+    assert store.read_events(types=["message"])[-1].data["steps"][-1]["status"] == "verified_timeout"
 
 
 def test_processes_sharing_a_store_get_node_numbers_of_their_own(store: Store, request: pytest.FixtureRequest) -> None:

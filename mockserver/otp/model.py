@@ -37,11 +37,13 @@ class Template:
 
 @dataclass(frozen=True)
 class Event:
-    """One stage of a message's life, as the callbacks report it."""
+    """One stage of a message's life, as the callbacks report it: when it happened on the
+    tenant's virtual clock (`at`) and on the real one (`real_at`, when it was recorded)."""
 
     status: str
     at: float
     detail: str = ""
+    real_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Message:
     lifecycle: tuple[Event, ...] = field(default_factory=tuple)
     params: dict[str, str] = field(default_factory=dict)
     never_verifies: bool = False  # a magic test recipient: every code is wrong
+    deliver_at: float | None = None  # virtual time of a delivery still to come (delivery_delay_seconds)
 
     @property
     def verified(self) -> bool:
@@ -96,3 +99,13 @@ class Message:
             assert self.expires_at is not None
             return (*self.lifecycle, Event("verified_timeout", self.expires_at))
         return self.lifecycle
+
+    def next_due(self) -> float | None:
+        """The virtual time of the next step that comes with time alone (a delayed delivery, or
+        the timeout of a code nobody verified), or None when none is left."""
+        if self.deliver_at is not None:
+            return self.deliver_at
+        last = self.lifecycle[-1].status if self.lifecycle else ""
+        if self.code is None or self.expires_at is None or self.verified or last == "verified_timeout":
+            return None
+        return self.expires_at

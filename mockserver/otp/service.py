@@ -7,12 +7,16 @@ the resend window) and answers with plain dicts or an ApiError.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mockserver.errors import ApiError
+from mockserver.events import StreamEvent
 from mockserver.otp import codes, templates
 from mockserver.otp.clock import Clock
 from mockserver.otp.ids import MessageIds
@@ -27,12 +31,11 @@ from mockserver.otp.model import (
     Template,
 )
 from mockserver.otp.render import render
-from mockserver.otp.rules import Outcome, verify_step
+from mockserver.otp.rules import Outcome, settle, verify_step
 from mockserver.store.base import Store
 
 _PHONE = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
 _MAX_EMAIL = 254  # RFC 5321's limit on a path; checked first so no pattern sees a huge string
-_DELIVERY = ("plan", "target_valid", "sent", "delivered")
 _VERIFY_ERRORS = {
     Outcome.EXPIRED: "verify code expired",
     Outcome.ALREADY_VERIFIED: "verify code already verified",
@@ -49,17 +52,41 @@ class OtpPolicy:
     template_review: str = "approve"  # or "pending": new templates wait for review
     verify_custom_codes: bool = False
     custom_code_ttl_minutes: int = 5
+    delivery_delay_seconds: float = 0.0  # virtual seconds from "sent" to "delivered"
     starting_templates: tuple[Template, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class SendEffects:
+    """What a scenario or a magic value changes in a send, decided before anything is stored:
+    a fixed code, a shorter life, channels whose delivery fails (so it falls back along the
+    template's strategy), a code that never verifies."""
+
+    code: str | None = None
+    ttl_seconds: float | None = None
+    fail_channels: frozenset[str] = frozenset()
+    never_verifies: bool = False
+
+    def merged(self, other: SendEffects) -> SendEffects:
+        """These effects with `other`'s set values on top."""
+        return SendEffects(other.code if other.code is not None else self.code,
+                           other.ttl_seconds if other.ttl_seconds is not None else self.ttl_seconds,
+                           self.fail_channels | other.fail_channels, self.never_verifies or other.never_verifies)
+
+
+REALISTIC = SendEffects()
 
 
 class OtpService:
     """Applies the OTP rules for one store; thread-safe as long as the store is."""
 
-    def __init__(self, store: Store, clock: Clock, rng: random.Random, policy: OtpPolicy) -> None:
+    def __init__(self, store: Store, clock: Clock, rng: random.Random, policy: OtpPolicy,
+                 real_time: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
         self.rng = rng
         self.policy = policy
+        self.real_time = real_time
         self.ids = MessageIds(issue=store.next_node)
 
     def now(self, tenant: str) -> float:
@@ -70,23 +97,26 @@ class OtpService:
         self.store.seed_tenant(tenant, self.policy.starting_templates)
 
     # sending ------------------------------------------------------------------------------
-    def send_otp(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+    def send_otp(self, tenant: str, body: dict[str, Any], effects: SendEffects = REALISTIC) -> dict[str, Any]:
         template = self._sendable(tenant, body["template"]["id"])
         config = template.code_config
         if config is None:
             raise ApiError(3003, f"template {template.template_id!r} has no verify_code_config; "
                                  "send_otp needs a template with a verification code")
-        code = codes.generate(self.rng, config["verify_code_type"], config["verify_code_len"])
-        message = self._compose(tenant, "send_otp", OTP, template, body, body["to"], code)
-        return self._deliver(message)
+        drawn = codes.generate(self.rng, config["verify_code_type"], config["verify_code_len"])  # drawn even when
+        code = effects.code or drawn  # fixed, so a seeded run's codes stay the same whatever the recipients
+        message = self._compose(tenant, "send_otp", OTP, template, body, body["to"], code, effects)
+        return self._deliver(template, message)
 
-    def send_custom_code(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+    def send_custom_code(self, tenant: str, body: dict[str, Any],
+                         effects: SendEffects = REALISTIC) -> dict[str, Any]:
         template = self._sendable(tenant, body["template"]["id"])
         message = self._compose(tenant, "send_custom_code", CUSTOM_CODE, template, body,
-                                body["to"], body["code"])
-        return self._deliver(message)
+                                body["to"], body["code"], effects)
+        return self._deliver(template, message)
 
-    def send_custom_message(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+    def send_custom_message(self, tenant: str, body: dict[str, Any],
+                            effects: SendEffects = REALISTIC) -> dict[str, Any]:
         template = self._sendable(tenant, body["template"]["id"])
         params = body["template"].get("params") or {}
         if templates.is_authentication(template) and "code" not in params:
@@ -96,10 +126,10 @@ class OtpService:
         # Every recipient is checked, and stored in one atomic batch: a bad one sends nothing.
         messages = [
             self._compose(tenant, "send_custom_message", CUSTOM_MESSAGE, template, body, to,
-                          params.get("code"))
+                          params.get("code"), effects)
             for to in recipients
         ]
-        return self._deliver(*messages)
+        return self._deliver(template, *messages)
 
     def _sendable(self, tenant: str, template_id: str) -> Template:
         template = self.store.get_template(tenant, template_id)
@@ -113,25 +143,34 @@ class OtpService:
             raise ApiError(3003, f"template {template_id!r} is {state}; only approved templates can send")
         return template
 
-    def _compose(self, tenant: str, operation: str, kind: str, template: Template,
-                 body: dict[str, Any], to: str, code: str | None) -> Message:
-        channel = template.strategy[0]
-        _check_recipient(to, channel)
+    def _compose(self, tenant: str, operation: str, kind: str, template: Template, body: dict[str, Any],
+                 to: str, code: str | None, effects: SendEffects) -> Message:
+        """The message as it is really sent, whole: its channel after any fallback, its code, its
+        text as the recipient sees it, its expiry and the steps of its delivery so far."""
+        strategy = template.strategy
+        _check_recipient(to, strategy[0])
+        now, real = self.now(tenant), self.real_time()
+        channel, steps, reached = _delivery(strategy, effects.fail_channels, now, real)
+        delivered = not reached or self.policy.delivery_delay_seconds <= 0
+        if reached and delivered:
+            steps.append(Event("delivered", now, channel if effects.fail_channels else "", real))
         language = str(body["template"].get("language") or "default")
         raw_text, subject = templates.content(template, channel, language)
         params = {str(k): str(v) for k, v in (body["template"].get("params") or {}).items()}
         values = {**templates.preset_params(template, channel, language), **params}
         if code is not None:
             values["code"] = code
-        now = self.now(tenant)
         expires_at = self._expiry(kind, template, now)
+        if effects.ttl_seconds is not None:
+            expires_at = now + effects.ttl_seconds
         return Message(
             message_id=self.ids.next(), tenant=tenant, kind=kind, operation=operation, to=to,
             template_id=template.template_id, language=language, channel=channel,
             text=render(raw_text, values), subject=render(subject, values) if subject else None,
             created_at=now, code=code, expires_at=expires_at,
-            max_attempts=self.policy.max_verify_attempts,
-            lifecycle=tuple(Event(status, now) for status in _DELIVERY), params=params,
+            max_attempts=self.policy.max_verify_attempts, lifecycle=tuple(steps), params=params,
+            never_verifies=effects.never_verifies,
+            deliver_at=None if delivered else now + self.policy.delivery_delay_seconds,
         )
 
     def _expiry(self, kind: str, template: Template, now: float) -> float | None:
@@ -140,15 +179,16 @@ class OtpService:
             return now + 60 * (ttl or self.policy.custom_code_ttl_minutes)
         return now + 60 * ttl if ttl else None
 
-    def _deliver(self, *messages: Message) -> dict[str, Any]:
-        """Store the messages of one send atomically, or refuse them all with 3004."""
+    def _deliver(self, template: Template, *messages: Message) -> dict[str, Any]:
+        """Store the messages of one send atomically, or refuse them all with 3004. The reply
+        names the strategy's first channel, as EngageLab's does, whatever the delivery did."""
         first = messages[0]
         blocking = self.store.insert_messages([(m, self._resend_key(m)) for m in messages], first.created_at)
         if blocking is not None:
             left = max(1, int((blocking.expires_at or first.created_at) - first.created_at) + 1)
             raise ApiError(3004, f"frequency limit: a code sent to {blocking.to[:40]!r} with template "
                                  f"{blocking.template_id!r} is still valid (about {left} s left)")
-        return {"message_id": first.message_id, "send_channel": first.channel}
+        return {"message_id": first.message_id, "send_channel": template.strategy[0]}
 
     def _resend_key(self, message: Message) -> str | None:
         """The 3004 rule's key: one valid code per template and recipient, for guarded operations."""
@@ -160,20 +200,31 @@ class OtpService:
     # verification -------------------------------------------------------------------------
     def verify(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
         message_id, given = body["message_id"], body["verify_code"]
-        message = self.store.get_message(tenant, message_id)
-        if message is None:
-            raise ApiError(4001, f"message not exist: message_id {message_id!r}")
-        if message.kind != OTP and not (message.kind == CUSTOM_CODE and self.policy.verify_custom_codes):
-            raise ApiError(3003, f"message {message_id} was sent by {message.operation} with a "
-                                 "caller-made code; verify it in your own system")
-        now = self.now(tenant)
-        outcome = self.store.update_message(tenant, message_id, lambda m: verify_step(m, given, now))
-        if outcome is None:  # purged between the two reads
+        now, real = self.now(tenant), self.real_time()
+
+        def step(message: Message) -> tuple[Message, Outcome]:
+            if message.kind != OTP and not (message.kind == CUSTOM_CODE and self.policy.verify_custom_codes):
+                raise ApiError(3003, f"message {message_id} was sent by {message.operation} with a "
+                                     "caller-made code; verify it in your own system")
+            return verify_step(message, given, now, real)
+
+        outcome = self.store.update_message(tenant, message_id, step)
+        if outcome is None:
             raise ApiError(4001, f"message not exist: message_id {message_id!r}")
         if outcome in _VERIFY_ERRORS:
             raise ApiError(3003, _VERIFY_ERRORS[outcome])
         return {"message_id": message_id, "verify_code": given,
                 "verified": outcome is Outcome.VERIFIED}
+
+    # time ---------------------------------------------------------------------------------
+    def settle_due(self, limit: int = 1000) -> int:
+        """Record the steps that time alone has brought (delayed deliveries, timeouts of codes
+        nobody verified) for messages that are due; returns how many messages were looked at."""
+        due = self.store.due_messages(self.clock.now(), limit)
+        real = self.real_time()
+        for tenant, message_id in due:
+            self.store.update_message(tenant, message_id, functools.partial(_settled, now=self.now(tenant), real=real))
+        return len(due)
 
     # templates ----------------------------------------------------------------------------
     def create_template(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -201,57 +252,41 @@ class OtpService:
         return {"code": 0, "message": "success"}
 
     def review_template(self, tenant: str, template_id: str, status: int, remark: str) -> Template:
-        """Approve (2) or reject (3) a template, as EngageLab's reviewers would."""
+        """Approve (2) or reject (3) a template, as EngageLab's reviewers would; the stream gets
+        a `template` record (the notification EngageLab's callbacks send)."""
         self._ready(tenant)
         template = self.store.get_template(tenant, template_id)
         if template is None:
             raise ApiError(4001, "config not exist")
         updated = replace(template, status=status, audit_remark=remark)
         self.store.replace_template(tenant, updated)
+        data = {"template_id": template_id, "status": status, "audit_remark": remark, "previous": template.status}
+        self.store.append_events([StreamEvent("template", tenant, self.real_time(), self.now(tenant), data)])
         return updated
-
-    def adjust_message(self, tenant: str, message_id: str, ttl_seconds: float | None = None,
-                       code: str | None = None, fail_channels: list[str] | None = None,
-                       never_verifies: bool = False) -> None:
-        """Change a sent message as a scenario asks: a shorter life, a fixed code, or channels
-        that fail so delivery falls back along the template's strategy."""
-        message = self.store.get_message(tenant, message_id)
-        if message is None:
-            return
-        template = self.store.get_template(tenant, message.template_id)
-        strategy = template.strategy if template else [message.channel]
-
-        def step(current: Message) -> tuple[Message, None]:
-            changed = current
-            if ttl_seconds is not None:
-                changed = replace(changed, expires_at=changed.created_at + ttl_seconds)
-            if code is not None:
-                text = changed.text.replace(changed.code, code) if changed.code else changed.text
-                changed = replace(changed, code=code, text=text)
-            if fail_channels:
-                changed = _fall_back(changed, strategy, set(fail_channels))
-            if never_verifies:
-                changed = replace(changed, never_verifies=True)
-            return changed, None
-
-        self.store.update_message(tenant, message_id, step)
 
     def reset(self, tenant: str | None = None) -> None:
         self.store.reset(tenant)
 
 
-def _fall_back(message: Message, strategy: list[str], failing: set[str]) -> Message:
-    """The lifecycle of a delivery that tries each channel of the strategy in order."""
-    at = message.created_at
-    events = [Event("plan", at), Event("target_valid", at)]
+def _settled(message: Message, now: float, real: float) -> tuple[Message, None]:
+    return settle(message, now, real), None
+
+
+def _delivery(strategy: list[str], failing: frozenset[str], now: float,
+              real: float) -> tuple[str, list[Event], bool]:
+    """The channel that delivers, the steps up to its `sent`, and whether one is reached: each
+    failing channel of the strategy is tried in order (sent, delivered_failed) before the next;
+    when every one fails, the last one's failure ends the delivery."""
+    steps = [Event("plan", now, "", real), Event("target_valid", now, "", real)]
+    if not failing:
+        return strategy[0], [*steps, Event("sent", now, "", real)], True
     channel = strategy[0]
     for channel in strategy:
-        events.append(Event("sent", at, channel))
+        steps.append(Event("sent", now, channel, real))
         if channel not in failing:
-            events.append(Event("delivered", at, channel))
-            break
-        events.append(Event("delivered_failed", at, channel))
-    return replace(message, channel=channel, lifecycle=tuple(events))
+            return channel, steps, True
+        steps.append(Event("delivered_failed", now, channel, real))
+    return channel, steps, False
 
 
 def _check_recipient(to: str, channel: str) -> None:

@@ -18,8 +18,8 @@ from typing import Any
 from faker import Faker
 
 from mockserver.errors import ApiError
-from mockserver.otp.service import OtpService
-from mockserver.pipeline import ApiReply, Context
+from mockserver.otp.service import OtpService, SendEffects
+from mockserver.pipeline import ApiReply, Context, PassThrough
 from mockserver.scenarios import magic
 from mockserver.scenarios.library import Library
 from mockserver.scenarios.model import Reply, Rule, Scenario
@@ -44,10 +44,9 @@ class ScenarioEngine:
         self.magic_values = magic_values
         self.max_delay = max_delay
         self._rng = random.Random(seed)  # noqa: S311 - replayable test behaviour, not secrets
-        self._faker = Faker()
-        self._faker.seed_instance(seed if seed is not None else 0)
+        self._seed = seed
+        self._faker: Faker | None = None  # made on first use: building one costs milliseconds
         self._lock = threading.Lock()
-        self._pending = threading.local()
         self.store = service.store
         if default is not None and library.get(default) is None:
             raise KeyError(default)
@@ -100,31 +99,22 @@ class ScenarioEngine:
         return self.library.get(name) if name else None
 
     # the hook points ----------------------------------------------------------------------
-    def before(self, context: Context) -> ApiReply | None:
-        self._pending.request, self._pending.effects, self._pending.delay = context.request, {}, 0.0
+    def before(self, context: Context) -> ApiReply | PassThrough | None:
         prefer = _PREFER.search(context.request.header("prefer") or "")
         if prefer:
             return self._error_reply(int(prefer.group(1)), None, context)
         scenario = self._chosen(context)
         found = self._fire(scenario, context) if scenario is not None else None
+        passing = PassThrough()
         if found is not None:
             answer = self._answer(*found, context)
-            if answer is not None:
+            if isinstance(answer, ApiReply):
                 return answer
-        return self._magic(context)
+            passing = answer
+        return self._magic(context, passing)
 
     def after(self, context: Context, reply: ApiReply) -> ApiReply:
-        mine = getattr(self._pending, "request", None) is context.request
-        effects: dict[str, Any] = self._pending.effects if mine else {}
-        delay: float = self._pending.delay if mine else 0.0
-        self._pending.request, self._pending.effects, self._pending.delay = None, {}, 0.0
-        if effects and reply.status == 200 and context.operation.operation_id in _SENDS:
-            message_id = reply.body.get("message_id") if isinstance(reply.body, dict) else None
-            if message_id:
-                self.service.adjust_message(context.tenant, str(message_id), **effects)
-        if delay and not reply.delay:
-            return ApiReply(reply.status, reply.body, reply.headers, delay=delay, fault=reply.fault)
-        return reply
+        return reply  # every effect was decided before the operation ran
 
     # rules --------------------------------------------------------------------------------
     def _fire(self, scenario: Scenario, context: Context) -> tuple[Rule, Reply] | None:
@@ -164,11 +154,10 @@ class ScenarioEngine:
         return self.store.update_progress(scenario.name, context.tenant, step)
 
     # replies ------------------------------------------------------------------------------
-    def _answer(self, rule: Rule, reply: Reply, context: Context) -> ApiReply | None:
+    def _answer(self, rule: Rule, reply: Reply, context: Context) -> ApiReply | PassThrough:
         delay = self._delay(reply, rule)
         if reply.kind == "pass":  # realistic, maybe changed; magic values still apply after it
-            self._pending.effects, self._pending.delay = dict(reply.passthrough or {}), delay
-            return None
+            return PassThrough(_effects(reply.passthrough or {}), delay)
         if reply.kind == "fault":
             sample = self.library.contract.example(context.operation.operation_id, 200)
             return ApiReply(500 if sample is None else 200, sample, delay=delay, fault=reply.fault)
@@ -194,7 +183,7 @@ class ScenarioEngine:
                                  f"request ({problem}); the mock answers 1000 instead")
         return ApiReply(reply.status, rendered["body"], headers, delay=delay)
 
-    def _error_reply(self, code: int, message: str | None, context: Context) -> ApiReply:
+    def _error_reply(self, code: int, message: str | None, context: Context, delay: float = 0.0) -> ApiReply:
         contract = self.library.contract
         info = contract.errors.get(code)
         op_id = context.operation.operation_id
@@ -202,7 +191,6 @@ class ScenarioEngine:
             documented = ", ".join(str(c) for c, i in sorted(contract.errors.items()) if op_id in i.operations)
             raise _client_error(context, f"Prefer: code={code} is not a documented error of {op_id}; "
                                          f"documented: {documented}")
-        delay = self._pending.delay if getattr(self._pending, "request", None) is context.request else 0.0
         return ApiReply(info.status, {"code": code, "message": message or info.message}, delay=delay)
 
     def _delay(self, reply: Reply, rule: Rule) -> float:
@@ -212,25 +200,36 @@ class ScenarioEngine:
         with self._lock:
             return min(self.max_delay, spec.draw(self._rng))
 
-    def _magic(self, context: Context) -> ApiReply | None:
+    def _magic(self, context: Context, passing: PassThrough) -> ApiReply | PassThrough | None:
         op_id = context.operation.operation_id
         if not self.magic_values or op_id not in _SENDS:
-            return None
+            return passing
         body = context.body if isinstance(context.body, dict) else {}
         to = body.get("to")
         recipients: list[Any] = to if isinstance(to, list) else [to]
         for recipient in recipients:
             code = magic.send_error(str(recipient))
             if code is not None:
-                return self._error_reply(code, None, context)
+                return self._error_reply(code, None, context, passing.delay)
         if op_id == "send_otp":  # fixed, expired and never-matching codes are about platform codes
-            self._pending.effects = {**self._pending.effects, **magic.effect(str(to))}
-        return None
+            return PassThrough(passing.effects.merged(_effects(magic.effect(str(to)))), passing.delay)
+        return passing
 
     def _render_context(self, context: Context) -> RenderContext:
         headers = {k: v for k, v in context.request.headers.items() if k.lower() != "authorization"}
+        if self._faker is None:  # under self._lock (see _explicit)
+            self._faker = Faker()
+            self._faker.seed_instance(self._seed if self._seed is not None else 0)
         return RenderContext(context.body, headers, context.request.path_params, self._faker,
                              self.service.ids.next, self.service.now(context.tenant), context.tenant)
+
+
+def _effects(values: dict[str, Any]) -> SendEffects:
+    """A scenario's `pass` values or a magic value's effect, as SendEffects."""
+    ttl = values.get("ttl_seconds")
+    return SendEffects(code=values.get("code"), ttl_seconds=None if ttl is None else float(ttl),
+                       fail_channels=frozenset(values.get("fail_channels") or ()),
+                       never_verifies=bool(values.get("never_verifies")))
 
 
 def _next_reply(rule: Rule, fired: dict[str, int]) -> Reply | None:

@@ -34,12 +34,22 @@ _RESERVED_HEADERS = {"content-length", "content-type", "transfer-encoding", "con
 
 
 def load_file(path: Path, contract: Contract, label: str | None = None) -> Scenario:
-    """One scenario from a file, or a ConfigError that says where and what is wrong."""
+    """One scenario from a file, or a ConfigError that says where and what is wrong. A file
+    loaded before in this process, unchanged since, is not read again (scenarios are immutable)."""
     source = label or str(path)
     try:
-        if path.stat().st_size > yamlsafe.MAX_BYTES:
+        stat = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the scenario file: {exc}") from None
+    return _load_file(str(path), contract, source, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _load_file(path: str, contract: Contract, source: str, mtime_ns: int, size: int) -> Scenario:
+    try:
+        if size > yamlsafe.MAX_BYTES:
             raise ConfigError(f"{source}: file is larger than {yamlsafe.MAX_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read the scenario file: {exc}") from None
     return load_text(text, source, contract)
@@ -66,7 +76,8 @@ def _load(text: str, source: str, contract: Contract) -> Scenario:
 
 def _schema_message(error: ValidationError, marks: yamlsafe.Marks) -> str:
     path = tuple(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+    if (error.validator == "additionalProperties" and isinstance(error.instance, dict)
+            and isinstance(error.schema, dict)):
         allowed = list(error.schema.get("properties", {}))
         extra = sorted(str(k) for k in set(error.instance) - set(allowed))[0]
         return f"{marks.at((*path, extra), key=True)}: unknown key {extra!r}{_suggest(extra, allowed)}"

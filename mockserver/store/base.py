@@ -4,6 +4,11 @@ State is kept per tenant (the `dev_key`), so parallel users never see each other
 operations are shaped around what must be atomic (insert-unless-active for the 3004 window,
 read-modify-write of one message for verification) so that a durable back-end can implement
 each one as a transaction, a Lua script or a WATCH block instead of read-then-write.
+
+Every store also keeps the event stream (`mockserver.events`): a write that adds lifecycle
+steps to a message appends their record in the same atomic operation, so the stream never
+shows a step the store does not hold, nor misses one it does. What is kept, and for how long,
+is the store's `policy` (`StorePolicy`), applied by `housekeeping()`.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from mockserver.journal import RequestLog
+from mockserver.events import StreamEvent
 from mockserver.otp.model import Message, Template
+from mockserver.store.policy import StorePolicy
 
 T = TypeVar("T")
 Progress = dict[str, Any]  # a scenario's progress for one tenant, JSON-able
-MAX_PROGRESS = 10_000  # scenario x tenant progress records kept; the least recently used go first
+MAX_CLAIM = 1000  # stream records one claim takes at most
+MAX_READ = 1000  # stream records one read returns at most
 
 
 @dataclass(frozen=True)
@@ -55,17 +62,27 @@ def purge_deadline(message: Message, real_now: float, retention_seconds: float) 
     return real_now + lifetime + retention_seconds
 
 
+def due_estimate(message: Message, offset: float) -> float | None:
+    """When the message's next timed step falls due on the base clock (the service's clock
+    before the virtual offsets: real time when served), with the tenant's clock `offset`
+    seconds ahead of it; a later clock move brings it closer (advance_clock)."""
+    due = message.next_due()
+    return None if due is None else due - offset
+
+
 class Store(Protocol):
-    """Where templates, messages and the virtual clock live."""
+    """Where templates, messages, the virtual clock and the event stream live."""
 
     name: str
+    policy: StorePolicy
 
     # tenants ------------------------------------------------------------------------------
     def seed_tenant(self, tenant: str, templates: Iterable[Template]) -> None:
         """Give a tenant its starting templates, once (atomic; later calls do nothing)."""
 
     def reset(self, tenant: str | None = None) -> None:
-        """Forget everything of one tenant, or of all tenants and the clock."""
+        """Forget everything of one tenant, or of all tenants, the clock and the stream's records
+        (their numbering goes on, so a reader's cursor stays valid)."""
 
     def tenants(self) -> list[str]:
         """Tenants that hold state."""
@@ -75,7 +92,8 @@ class Store(Protocol):
         """Seconds the tenant's virtual clock is ahead of real time (global + own)."""
 
     def advance_clock(self, seconds: float, tenant: str | None = None) -> float:
-        """Move the virtual clock of one tenant, or of everyone; returns the new offset."""
+        """Move the virtual clock of one tenant, or of everyone (bringing the timed steps of their
+        messages closer by as much); returns the new offset."""
 
     # templates ----------------------------------------------------------------------------
     def get_template(self, tenant: str, template_id: str) -> Template | None: ...
@@ -100,23 +118,36 @@ class Store(Protocol):
 
         Atomic for the whole batch: returns the blocking message (and stores nothing) when a key
         is held by a message active at `now`, or appears twice in the batch; else stores every
-        message and returns None. A key of None means no resend rule applies to that message.
+        message, appends one `message` record per message to the stream, and returns None. A
+        key of None means no resend rule applies to that message.
         """
 
     def get_message(self, tenant: str, message_id: str) -> Message | None: ...
 
+    def find_message(self, message_id: str) -> Message | None:
+        """A message by its id whatever its tenant (ids are unique across tenants): one lookup."""
+
     def update_message(
         self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]
     ) -> T | None:
-        """Apply a pure `step` to one message atomically; None when the message is unknown."""
+        """Apply a pure `step` to one message atomically, appending a `message` record for the
+        lifecycle steps it added; None when the message is unknown. `step` may run more than
+        once (optimistic back-ends retry on conflict)."""
 
     def find_messages(self, query: MessageQuery) -> list[Message]:
         """Messages newest first, filtered."""
 
     def count_messages(self) -> int: ...
 
+    def due_messages(self, now: float, limit: int) -> list[tuple[str, str]]:
+        """(tenant, message_id) of messages whose next timed step is due by `now` on the base
+        clock; each is handed out once, until the update that settles it sets its next step."""
+
     def purge(self, now: float) -> int:
         """Drop messages past their retention (real time); returns how many went."""
+
+    def housekeeping(self) -> None:
+        """Apply the policy by the store's own real clock: purge (a bounded batch), then every cap."""
 
     # the control plane's state, shared by every worker -----------------------------------
     def get_values(self, names: Sequence[str]) -> dict[str, str]:
@@ -133,14 +164,38 @@ class Store(Protocol):
     ) -> T:
         """Apply a pure `step` atomically to a scenario's progress for one tenant (None when it
         has none yet) and keep what it returns. `step` may run more than once (optimistic
-        back-ends retry on conflict). At most MAX_PROGRESS records are kept."""
+        back-ends retry on conflict). At most `policy.max_progress` records are kept."""
 
     def clear_progress(self, scenario: str | None = None, tenant: str | None = None) -> None:
         """Forget the progress of one scenario and/or one tenant (None: every one)."""
 
-    def request_log(self, size: int) -> RequestLog:
-        """Where the journal keeps its last `size` entries."""
+    # the event stream ---------------------------------------------------------------------
+    def append_events(self, events: Sequence[StreamEvent]) -> list[int]:
+        """Append records (atomic, in order); returns their sequence numbers."""
+
+    def read_events(self, after: int = 0, tenant: str | None = None, types: Sequence[str] | None = None,
+                    limit: int = 100) -> list[StreamEvent]:
+        """Records with a sequence number above `after`, oldest first, filtered; at most `limit`."""
+
+    def recent_events(self, tenant: str | None = None, types: Sequence[str] | None = None,
+                      limit: int = 100) -> list[StreamEvent]:
+        """The newest records, newest first, filtered."""
+
+    def event_bounds(self) -> tuple[int, int]:
+        """(the oldest sequence number kept, the newest given): (head + 1, head) when empty."""
+
+    def claim_events(self, consumer: str, limit: int, lease_seconds: float) -> list[StreamEvent]:
+        """Records for `consumer` to act on, atomically: first those whose lease ran out
+        unacknowledged, then the next ones after the consumer's cursor (which starts before the
+        oldest record kept). Two processes claiming under one name never get the same record
+        while its lease runs; a record is handed out again only after its lease ran out."""
+
+    def ack_events(self, consumer: str, seqs: Sequence[int]) -> int:
+        """Mark claimed records as done; returns how many were pending."""
 
     def next_node(self) -> int:
         """A number for a process's message ids, one more than the last this store handed out
         (to any process sharing it); a store that no other process shares may give the pid."""
+
+    def close(self) -> None:
+        """Release connections (a store must not be used after)."""

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import os
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, TypeVar
 
-from mockserver.journal import MemoryLog, RequestLog
+from mockserver.events import StreamEvent, message_event, message_events
 from mockserver.otp.model import Event, Message, Template
-from mockserver.store.base import MAX_PROGRESS, MessageQuery, Progress, find_blocking, purge_deadline
+from mockserver.store.base import (
+    MAX_CLAIM,
+    MessageQuery,
+    Progress,
+    due_estimate,
+    find_blocking,
+    purge_deadline,
+)
+from mockserver.store.policy import PURGE_BATCH, StorePolicy
 
 T = TypeVar("T")
 PURGE_PER_INSERT = 1000  # purge-heap entries one send may pop
@@ -24,8 +33,8 @@ SHRINK_ABOVE = 4096  # a tenant's dicts are copied smaller once they fall to a q
 # tuples), which CPython's garbage collector untracks: a Message with its 4 Events, lifecycle
 # tuple and params dict is 6-7 tracked objects, and a full collection over a million of them
 # paused the process 1.6 s. Packed: Message's field values in `fields(Message)` order, with
-# `lifecycle` as ((status, at, detail), ...) and `params` as ((key, value), ...) in dict order.
-# A message is unpacked into a fresh Message whenever it leaves the store.
+# `lifecycle` as ((status, at, detail, real_at), ...) and `params` as ((key, value), ...) in dict
+# order. A message is unpacked into a fresh Message whenever it leaves the store.
 Packed = tuple[Any, ...]
 _FIELDS = tuple(f.name for f in fields(Message))
 assert all(f.init and not f.kw_only for f in fields(Message)), "Message(*values) must take every field"
@@ -55,6 +64,7 @@ class _Tenant:
     messages: OrderedDict[str, Packed] = field(default_factory=OrderedDict)  # id -> packed message
     active: dict[str, str] = field(default_factory=dict)  # resend key -> message_id
     keys: dict[str, str] = field(default_factory=dict)  # message_id -> its resend key
+    due: dict[str, float] = field(default_factory=dict)  # message_id -> when its next timed step is due
     offset: float = 0.0
     peak: int = 0  # the most messages held since the dicts were last copied
 
@@ -62,7 +72,58 @@ class _Tenant:
         self.messages = OrderedDict(self.messages)
         self.active = dict(self.active)
         self.keys = dict(self.keys)
+        self.due = dict(self.due)
         self.peak = len(self.messages)
+
+
+class _Stream:
+    """The event stream of one process: the last `size` records, and the consumers' claims."""
+
+    def __init__(self, size: int) -> None:
+        self.records: deque[StreamEvent] = deque(maxlen=size)
+        self.head = 0
+        self.cursors: dict[str, int] = {}
+        self.pending: dict[str, dict[int, float]] = {}  # consumer -> seq -> lease end
+
+    def append(self, events: Sequence[StreamEvent]) -> list[int]:
+        seqs = []
+        for event in events:
+            self.head += 1
+            self.records.append(event.with_seq(self.head))
+            seqs.append(self.head)
+        return seqs
+
+    @property
+    def oldest(self) -> int:
+        return self.records[0].seq if self.records else self.head + 1
+
+    def after(self, seq: int) -> Iterable[StreamEvent]:
+        start = max(0, seq - self.oldest + 1)
+        return itertools.islice(self.records, start, None)
+
+    def get(self, seq: int) -> StreamEvent | None:
+        index = seq - self.oldest
+        return self.records[index] if 0 <= index < len(self.records) else None
+
+    def claim(self, consumer: str, limit: int, lease: float, now: float) -> list[StreamEvent]:
+        pending = self.pending.setdefault(consumer, {})
+        taken: list[StreamEvent] = []
+        for seq in sorted(s for s, until in pending.items() if until <= now):
+            if len(taken) >= limit:
+                break
+            event = self.get(seq)
+            if event is None:  # gone with the retention: nothing to hand out
+                del pending[seq]
+                continue
+            pending[seq] = now + lease
+            taken.append(event)
+        cursor = max(self.cursors.get(consumer, 0), self.oldest - 1)
+        for event in itertools.islice(self.after(cursor), max(0, limit - len(taken))):
+            pending[event.seq] = now + lease
+            cursor = event.seq
+            taken.append(event)
+        self.cursors[consumer] = cursor
+        return taken
 
 
 class MemoryStore:
@@ -73,33 +134,29 @@ class MemoryStore:
 
     name = "memory"
 
-    def __init__(
-        self,
-        retention_seconds: float = 3600.0,
-        max_messages: int = 100_000,
-        real_time: Callable[[], float] = time.time,
-        max_tenants: int = 10_000,
-    ) -> None:
+    def __init__(self, policy: StorePolicy | None = None, real_time: Callable[[], float] = time.time,
+                 **limits: Any) -> None:
+        self.policy = StorePolicy.of(policy, limits)
         self._lock = threading.RLock()
         self._tenants: OrderedDict[str, _Tenant] = OrderedDict()
-        self._max_tenants = max_tenants
         self._seeded: set[str] = set()
         self._offset = 0.0
-        self._retention = retention_seconds
-        self._max = max_messages
         self._real_time = real_time
         self._purge_heap: list[tuple[float, int, str, str]] = []
+        self._due_heap: list[tuple[float, int, str, str]] = []
+        self._where: dict[str, str] = {}  # message_id -> tenant
         self._seq = 0
         self._count = 0
         self._values: dict[str, str] = {}
         self._progress: OrderedDict[tuple[str, str], Progress] = OrderedDict()
+        self._stream = _Stream(self.policy.max_events)
 
     # tenants ------------------------------------------------------------------------------
     def _tenant(self, tenant: str) -> _Tenant:
         state = self._tenants.get(tenant)
         if state is None:
             state = self._tenants[tenant] = _Tenant()
-            while len(self._tenants) > self._max_tenants:
+            while len(self._tenants) > self.policy.max_tenants:
                 self._forget(next(iter(self._tenants)))
         self._tenants.move_to_end(tenant)
         return state
@@ -109,6 +166,8 @@ class MemoryStore:
         self._seeded.discard(tenant)
         if state is not None:
             self._count -= len(state.messages)
+            for message_id in state.messages:
+                self._where.pop(message_id, None)
         if len(self._purge_heap) > 2 * self._count + 64:  # drop entries of forgotten messages
             self._purge_heap = [e for e in self._purge_heap if e[2] in self._tenants
                                 and e[3] in self._tenants[e[2]].messages]
@@ -129,8 +188,11 @@ class MemoryStore:
                 self._tenants.clear()
                 self._seeded.clear()
                 self._purge_heap.clear()
+                self._due_heap.clear()
+                self._where.clear()
                 self._offset = 0.0
                 self._count = 0
+                self._stream.records.clear()
                 return
             self._forget(tenant)
 
@@ -148,10 +210,16 @@ class MemoryStore:
         with self._lock:
             if tenant is None:
                 self._offset += seconds
-                return self._offset
-            state = self._tenant(tenant)
-            state.offset += seconds
-            return self._offset + state.offset
+                states = list(self._tenants.items())
+            else:
+                state = self._tenant(tenant)
+                state.offset += seconds
+                states = [(tenant, state)]
+            for name, state in states:  # timed steps come closer; older heap entries go stale
+                for message_id in state.due:
+                    state.due[message_id] -= seconds
+                    self._push_due(name, message_id, state.due[message_id])
+            return self._offset + (0.0 if tenant is None else self._tenants[tenant].offset)
 
     # templates ----------------------------------------------------------------------------
     def get_template(self, tenant: str, template_id: str) -> Template | None:
@@ -190,13 +258,15 @@ class MemoryStore:
             blocking = find_blocking(batch, now, self._holder)
             if blocking is not None:
                 return blocking
+            real = self._real_time()
             for message, key in batch:
-                self._insert(message, key)
+                self._insert(message, key, real)
+            self._stream.append(message_events([(None, m) for m, _ in batch], real))
             # A bounded share of the purge per send: a million messages expiring at once must not
             # stall one request (measured: 2.9 s); the backlog drains send by send, and purge()
             # takes it all.
-            self._purge_locked(self._real_time(), limit=PURGE_PER_INSERT + 2 * len(batch))
-            while self._count > self._max and self._purge_heap:
+            self._purge_locked(real, limit=PURGE_PER_INSERT + 2 * len(batch))
+            while self._count > self.policy.max_messages and self._purge_heap:
                 self._drop(*heapq.heappop(self._purge_heap)[2:])
             return None
 
@@ -205,7 +275,7 @@ class MemoryStore:
         packed = state.messages.get(state.active.get(key, ""))
         return None if packed is None else _unpack(packed)
 
-    def _insert(self, message: Message, key: str | None) -> None:
+    def _insert(self, message: Message, key: str | None, real: float) -> None:
         state = self._tenant(message.tenant)
         if key is not None:
             previous = state.active.get(key)
@@ -214,15 +284,36 @@ class MemoryStore:
             state.active[key] = message.message_id
             state.keys[message.message_id] = key
         state.messages[message.message_id] = _pack(message)
+        self._where[message.message_id] = message.tenant
         state.peak = max(state.peak, len(state.messages))
         self._count += 1
-        self._schedule_purge(message)
+        self._seq += 1
+        due = purge_deadline(message, real, self.policy.retention_seconds)
+        heapq.heappush(self._purge_heap, (due, self._seq, message.tenant, message.message_id))
+        self._set_due(message, state)
+
+    def _set_due(self, message: Message, state: _Tenant) -> None:
+        due = due_estimate(message, self._offset + state.offset)
+        if due is None:
+            state.due.pop(message.message_id, None)
+        elif state.due.get(message.message_id) != due:
+            state.due[message.message_id] = due
+            self._push_due(message.tenant, message.message_id, due)
+
+    def _push_due(self, tenant: str, message_id: str, due: float) -> None:
+        self._seq += 1
+        heapq.heappush(self._due_heap, (due, self._seq, tenant, message_id))
 
     def get_message(self, tenant: str, message_id: str) -> Message | None:
         with self._lock:
             state = self._tenants.get(tenant)
             packed = state.messages.get(message_id) if state else None
         return None if packed is None else _unpack(packed)
+
+    def find_message(self, message_id: str) -> Message | None:
+        with self._lock:
+            tenant = self._where.get(message_id)
+        return None if tenant is None else self.get_message(tenant, message_id)
 
     def update_message(
         self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]
@@ -236,6 +327,10 @@ class MemoryStore:
             updated, result = step(current)
             if updated is not current:  # steps return the message itself when nothing changed
                 state.messages[message_id] = _pack(updated)
+                event = message_event(current, updated, self._real_time())
+                if event is not None:
+                    self._stream.append([event])
+            self._set_due(updated, state)
             return result
 
     def find_messages(self, query: MessageQuery) -> list[Message]:
@@ -261,14 +356,29 @@ class MemoryStore:
         with self._lock:
             return self._count
 
+    def due_messages(self, now: float, limit: int) -> list[tuple[str, str]]:
+        with self._lock:
+            found: list[tuple[str, str]] = []
+            heap = self._due_heap
+            while heap and heap[0][0] <= now and len(found) < limit:
+                due, _, tenant, message_id = heapq.heappop(heap)
+                state = self._tenants.get(tenant)
+                if state is not None and state.due.get(message_id) == due:  # else a stale entry
+                    del state.due[message_id]  # handed out: the update that settles it sets the next
+                    found.append((tenant, message_id))
+            return found
+
     def purge(self, now: float) -> int:
         with self._lock:
             return self._purge_locked(now)
 
-    def _schedule_purge(self, message: Message) -> None:
-        due = purge_deadline(message, self._real_time(), self._retention)
-        self._seq += 1
-        heapq.heappush(self._purge_heap, (due, self._seq, message.tenant, message.message_id))
+    def housekeeping(self) -> None:
+        with self._lock:  # the caps hold at every insert already; the purge drains in batches
+            self._purge_locked(self._real_time(), limit=PURGE_BATCH)
+            if len(self._due_heap) > 4 * (sum(len(s.due) for s in self._tenants.values()) + 64):
+                self._due_heap = [(d, n, t, m) for d, n, t, m in self._due_heap
+                                  if t in self._tenants and self._tenants[t].due.get(m) == d]
+                heapq.heapify(self._due_heap)
 
     def _purge_locked(self, now: float, limit: int | None = None) -> int:
         dropped, popped = 0, 0
@@ -283,13 +393,14 @@ class MemoryStore:
         if state is None or state.messages.pop(message_id, None) is None:
             return 0
         self._count -= 1
+        self._where.pop(message_id, None)
+        state.due.pop(message_id, None)
         key = state.keys.pop(message_id, None)
         if key is not None and state.active.get(key) == message_id:
             del state.active[key]
         if state.peak > SHRINK_ABOVE and len(state.messages) < state.peak // 4:
             state.shrink()  # Python dicts never give memory back on deletion: copy them smaller
         return 1
-
 
     # the control plane's state --------------------------------------------------------------
     def get_values(self, names: Sequence[str]) -> dict[str, str]:
@@ -315,7 +426,7 @@ class MemoryStore:
             progress, result = step(self._progress.get(key))
             self._progress[key] = progress
             self._progress.move_to_end(key)
-            while len(self._progress) > MAX_PROGRESS:
+            while len(self._progress) > self.policy.max_progress:
                 self._progress.popitem(last=False)
             return result
 
@@ -324,11 +435,45 @@ class MemoryStore:
             for key in [k for k in self._progress if scenario in (None, k[0]) and tenant in (None, k[1])]:
                 del self._progress[key]
 
-    def request_log(self, size: int) -> RequestLog:
-        return MemoryLog(size)
+    # the event stream ---------------------------------------------------------------------
+    def append_events(self, events: Sequence[StreamEvent]) -> list[int]:
+        with self._lock:
+            return self._stream.append(events)
+
+    def read_events(self, after: int = 0, tenant: str | None = None, types: Sequence[str] | None = None,
+                    limit: int = 100) -> list[StreamEvent]:
+        with self._lock:
+            found = (e for e in self._stream.after(after) if _wanted(e, tenant, types))
+            return list(itertools.islice(found, limit))
+
+    def recent_events(self, tenant: str | None = None, types: Sequence[str] | None = None,
+                      limit: int = 100) -> list[StreamEvent]:
+        with self._lock:
+            found = (e for e in reversed(self._stream.records) if _wanted(e, tenant, types))
+            return list(itertools.islice(found, limit))
+
+    def event_bounds(self) -> tuple[int, int]:
+        with self._lock:
+            return self._stream.oldest, self._stream.head
+
+    def claim_events(self, consumer: str, limit: int, lease_seconds: float) -> list[StreamEvent]:
+        with self._lock:
+            return self._stream.claim(consumer, min(limit, MAX_CLAIM), lease_seconds, self._real_time())
+
+    def ack_events(self, consumer: str, seqs: Sequence[int]) -> int:
+        with self._lock:
+            pending = self._stream.pending.get(consumer, {})
+            return sum(1 for seq in seqs if pending.pop(seq, None) is not None)
 
     def next_node(self) -> int:
         return os.getpid()  # one process: no other shares this store
+
+    def close(self) -> None:
+        pass
+
+
+def _wanted(event: StreamEvent, tenant: str | None, types: Sequence[str] | None) -> bool:
+    return (tenant is None or event.tenant == tenant) and (types is None or event.type in types)
 
 
 def _matches(packed: Packed, query: MessageQuery) -> bool:

@@ -1,19 +1,25 @@
 """The Redis store: state shared by replicas on several machines.
 
-Operations that must be atomic use optimistic transactions: WATCH the keys read, compute with
-the same pure functions as every back-end, then MULTI/EXEC; a concurrent change aborts the EXEC
-and the operation runs again (a bounded number of times). Keys live under one prefix:
+A send is one Lua script (the 3004 check, the messages, their indexes and their stream records,
+in one round trip); every other write that must be atomic is a compare-and-set script or a
+WATCH/MULTI block around the same pure functions as every back-end, run again on conflict (a
+bounded number of times). Keys live under one prefix:
 
     {p}:clock            hash   tenant -> clock offset ("" = everyone)
     {p}:tenants          set    tenants holding state;  {p}:seeded  set  tenants given templates
+    {p}:touched          zset   tenant by its last activity (real time, for max_tenants)
     {p}:seq              string counter (template order)
     {p}:t:{tenant}:tpl   hash   template_id -> JSON;    {p}:t:{tenant}:tplorder  zset by seq
     {p}:t:{tenant}:msg   hash   message_id -> JSON;     {p}:t:{tenant}:order     zset by created_at
     {p}:t:{tenant}:act   hash   resend key -> message_id
+    {p}:mid              hash   message_id -> tenant (a lookup by id is one read)
     {p}:purge            zset   "tenant\\x00message_id\\x00resend key" by purge time
+    {p}:due              zset   "tenant\\x00message_id" by when its next timed step is due
     {p}:control          hash   control value name -> value (active scenarios)
     {p}:progress         zset   "scenario\\x00tenant" by last use;  {p}:progress:{member}  JSON
-    {p}:requests         list   journal entries (JSON), newest last;  {p}:requests:seq  counter
+    {p}:ev:seq           string the stream's last sequence number (never reset)
+    {p}:ev:data          hash   seq -> record;  {p}:ev:all  zset of seqs;  {p}:ev:t:{tenant}  zset
+    {p}:evc:{consumer}   string the consumer's cursor;  {p}:evc:{consumer}:pend  zset seq by lease end
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any, TypeVar
 import redis
 
 from mockserver.errors import MockError
-from mockserver.journal import Entry, RequestLog
+from mockserver.events import StreamEvent, decode, encode, message_event, message_events
 from mockserver.otp.codec import (
     from_json,
     message_from_json,
@@ -35,19 +41,143 @@ from mockserver.otp.codec import (
     to_json,
 )
 from mockserver.otp.model import Message, Template
-from mockserver.store.base import MAX_PROGRESS, MessageQuery, Progress, find_blocking, purge_deadline
+from mockserver.store.base import MAX_CLAIM, MessageQuery, Progress, purge_deadline
+from mockserver.store.policy import PURGE_BATCH, StorePolicy
 
 T = TypeVar("T")
 
 RETRIES = 100
 SCAN_LIMIT = 10_000  # messages looked at, at most, to answer one control-plane query
+# Shared by the scripts: append one record to the stream.
+_APPEND = """
+local function append(p, tenant, raw)
+  local seq = redis.call('INCR', p .. ':ev:seq')
+  redis.call('HSET', p .. ':ev:data', seq, raw)
+  redis.call('ZADD', p .. ':ev:all', seq, seq)
+  if tenant ~= '' then redis.call('ZADD', p .. ':ev:t:' .. tenant, seq, seq) end
+  return seq
+end
+local function set_due(p, tenant, id, due)
+  local member = tenant .. '\\0' .. id
+  if due == '' then
+    redis.call('ZREM', p .. ':due', member)
+  else
+    local offsets = redis.call('HMGET', p .. ':clock', '', tenant)
+    local offset = (tonumber(offsets[1]) or 0) + (tenant ~= '' and tonumber(offsets[2]) or 0)
+    redis.call('ZADD', p .. ':due', tonumber(due) - offset, member)
+  end
+end
+"""
+# insert_messages: ARGV = prefix, now, real, then 9 values per message: tenant, message_id,
+# resend key ('' none), JSON, created_at, purge_at, due ('' none), record, purge member.
+_SEND = _APPEND + """
+local p, now, real = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local n = (#ARGV - 3) / 9
+local seen = {}
+for i = 0, n - 1 do
+  local b = 3 + i * 9
+  local tenant, key = ARGV[b + 1], ARGV[b + 3]
+  if key ~= '' then
+    local slot = tenant .. '\\0' .. key
+    if seen[slot] then return {'dup', seen[slot]} end
+    seen[slot] = i
+    local holder = redis.call('HGET', p .. ':t:' .. tenant .. ':act', key)
+    if holder then
+      local raw = redis.call('HGET', p .. ':t:' .. tenant .. ':msg', holder)
+      if raw then
+        local m = cjson.decode(raw)
+        local verified = m.verified_at ~= nil and m.verified_at ~= cjson.null
+        local expired = m.expires_at ~= nil and m.expires_at ~= cjson.null and now >= m.expires_at
+        if not verified and m.attempts < m.max_attempts and not expired then return {'block', raw} end
+      end
+    end
+  end
+end
+for i = 0, n - 1 do
+  local b = 3 + i * 9
+  local tenant, id, key = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+  local t = p .. ':t:' .. tenant
+  redis.call('HSET', t .. ':msg', id, ARGV[b + 4])
+  redis.call('ZADD', t .. ':order', ARGV[b + 5], id)
+  redis.call('SADD', p .. ':tenants', tenant)
+  redis.call('ZADD', p .. ':touched', real, tenant)
+  redis.call('ZADD', p .. ':purge', ARGV[b + 6], ARGV[b + 9])
+  redis.call('HSET', p .. ':mid', id, tenant)
+  if key ~= '' then redis.call('HSET', t .. ':act', key, id) end
+  set_due(p, tenant, id, ARGV[b + 7])
+  append(p, tenant, ARGV[b + 8])
+end
+return {'ok', redis.call('ZCARD', p .. ':purge')}
+"""
+# update_message: ARGV = prefix, tenant, message_id, JSON read, new JSON ('' unchanged), due, record ('').
+_CAS = _APPEND + """
+local p, tenant, id = ARGV[1], ARGV[2], ARGV[3]
+local current = redis.call('HGET', p .. ':t:' .. tenant .. ':msg', id)
+if current ~= ARGV[4] then return {'conflict', current} end
+if ARGV[5] ~= '' then redis.call('HSET', p .. ':t:' .. tenant .. ':msg', id, ARGV[5]) end
+set_due(p, tenant, id, ARGV[6])
+if ARGV[7] ~= '' then append(p, tenant, ARGV[7]) end
+return {'ok'}
+"""
 # Drop one message; its resend key goes too unless a newer message holds it now.
 _DROP = """
-local key = ARGV[3]
-if key ~= '' and redis.call('HGET', KEYS[3], key) == ARGV[1] then redis.call('HDEL', KEYS[3], key) end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return redis.call('ZREM', KEYS[4], ARGV[2])
+local p, member = ARGV[1], ARGV[2]
+local tenant, id, key = string.match(member, '^(.-)%z(.-)%z(.*)$')
+local t = p .. ':t:' .. tenant
+if key ~= '' and redis.call('HGET', t .. ':act', key) == id then redis.call('HDEL', t .. ':act', key) end
+redis.call('HDEL', t .. ':msg', id)
+redis.call('ZREM', t .. ':order', id)
+redis.call('ZREM', p .. ':due', tenant .. '\\0' .. id)
+if redis.call('HGET', p .. ':mid', id) == tenant then redis.call('HDEL', p .. ':mid', id) end
+return redis.call('ZREM', p .. ':purge', member)
+"""
+# Records past the retention go (at most ARGV[3] per call): ARGV = prefix, keep, batch.
+_TRIM = """
+local p, keep, batch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local cut = tonumber(redis.call('GET', p .. ':ev:seq') or '0') - keep
+if cut < 1 then return 0 end
+local seqs = redis.call('ZRANGEBYSCORE', p .. ':ev:all', '-inf', cut, 'LIMIT', 0, batch)
+for _, seq in ipairs(seqs) do
+  local raw = redis.call('HGET', p .. ':ev:data', seq)
+  if raw then
+    local tenant = cjson.decode(raw)[2]
+    if type(tenant) == 'string' then redis.call('ZREM', p .. ':ev:t:' .. tenant, seq) end
+    redis.call('HDEL', p .. ':ev:data', seq)
+  end
+  redis.call('ZREM', p .. ':ev:all', seq)
+end
+return #seqs
+"""
+# claim_events: ARGV = prefix, consumer, limit, now, lease end.
+_CLAIM = """
+local p, c, limit, now, lease_end = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local pend = p .. ':evc:' .. c .. ':pend'
+local out = {}
+for _, seq in ipairs(redis.call('ZRANGEBYSCORE', pend, '-inf', now, 'LIMIT', 0, limit)) do
+  local raw = redis.call('HGET', p .. ':ev:data', seq)
+  if raw then
+    redis.call("ZADD", pend, lease_end, seq)
+    table.insert(out, seq); table.insert(out, raw)
+  else
+    redis.call('ZREM', pend, seq)
+  end
+end
+local cursor = redis.call('GET', p .. ':evc:' .. c) or '0'
+local room = limit - #out / 2
+if room > 0 then
+  for _, seq in ipairs(redis.call('ZRANGEBYSCORE', p .. ':ev:all', '(' .. cursor, '+inf', 'LIMIT', 0, room)) do
+    redis.call("ZADD", pend, lease_end, seq)
+    redis.call('SET', p .. ':evc:' .. c, seq)
+    table.insert(out, seq); table.insert(out, redis.call('HGET', p .. ':ev:data', seq))
+  end
+end
+return out
+"""
+# Appending records (the journal): ARGV = prefix, then tenant ('' none) and record per record.
+_RECORD = _APPEND + """
+local out = {}
+for i = 2, #ARGV, 2 do table.insert(out, append(ARGV[1], ARGV[i], ARGV[i + 1])) end
+return out
 """
 
 
@@ -56,15 +186,18 @@ class RedisStore:
 
     name = "redis"
 
-    def __init__(self, url: str, retention_seconds: float = 3600.0, max_messages: int = 100_000,
-                 real_time: Callable[[], float] = time.time, prefix: str = "otp-mock") -> None:
+    def __init__(self, url: str, policy: StorePolicy | None = None,
+                 real_time: Callable[[], float] = time.time, prefix: str = "otp-mock", **limits: Any) -> None:
         self.db: Any = redis.Redis.from_url(url, decode_responses=True)  # str replies; loose stubs
+        self.policy = StorePolicy.of(policy, limits)
         self._p = prefix
-        self._retention = retention_seconds
-        self._max = max_messages
         self._real_time = real_time
+        self._send = self.db.register_script(_SEND)
+        self._cas = self.db.register_script(_CAS)
         self._drop_script = self.db.register_script(_DROP)
-        self._progress_writes = 0
+        self._trim = self.db.register_script(_TRIM)
+        self._claim = self.db.register_script(_CLAIM)
+        self._record = self.db.register_script(_RECORD)
 
     def _k(self, tenant: str, kind: str) -> str:
         return f"{self._p}:t:{tenant}:{kind}"
@@ -93,6 +226,7 @@ class RedisStore:
             pipe.multi()
             pipe.sadd(f"{self._p}:seeded", tenant)
             pipe.sadd(f"{self._p}:tenants", tenant)
+            pipe.zadd(f"{self._p}:touched", {tenant: self._real_time()})
             for offset, template in enumerate(rows):
                 pipe.hsetnx(self._k(tenant, "tpl"), template.template_id, template_to_json(template))
                 pipe.zadd(self._k(tenant, "tplorder"), {template.template_id: first + offset}, nx=True)
@@ -102,19 +236,29 @@ class RedisStore:
         self._atomic([f"{self._p}:seeded", f"{self._p}:seq"], body)
 
     def reset(self, tenant: str | None = None) -> None:
-        if tenant is None:  # the OTP state; the control plane's values, progress and journal stay
+        if tenant is None:  # the OTP state and the stream; control values, progress and consumers stay
             keys = list(self.db.scan_iter(f"{self._p}:t:*", count=1000))
-            keys += [f"{self._p}:{name}" for name in ("clock", "tenants", "seeded", "seq", "purge")]
+            keys += list(self.db.scan_iter(f"{self._p}:ev:t:*", count=1000))
+            keys += [f"{self._p}:{name}" for name in ("clock", "tenants", "seeded", "touched", "seq", "purge",
+                                                       "due", "mid", "ev:data", "ev:all")]
             self.db.delete(*keys)
             return
+        self._forget(tenant)
+
+    def _forget(self, tenant: str) -> None:
         prefix = f"{tenant}\x00"
         members = [m for m in self.db.zrange(f"{self._p}:purge", 0, -1) if m.startswith(prefix)]
+        ids = self.db.hkeys(self._k(tenant, "msg"))
         pipe = self.db.pipeline()
         if members:
             pipe.zrem(f"{self._p}:purge", *members)
+        if ids:
+            pipe.hdel(f"{self._p}:mid", *ids)
+            pipe.zrem(f"{self._p}:due", *(f"{tenant}\x00{i}" for i in ids))
         pipe.delete(*(self._k(tenant, kind) for kind in ("tpl", "tplorder", "msg", "order", "act")))
         pipe.srem(f"{self._p}:seeded", tenant)
         pipe.srem(f"{self._p}:tenants", tenant)
+        pipe.zrem(f"{self._p}:touched", tenant)
         pipe.hdel(f"{self._p}:clock", tenant)
         pipe.execute()
 
@@ -127,7 +271,17 @@ class RedisStore:
         return sum(float(v) for v in values if v is not None)
 
     def advance_clock(self, seconds: float, tenant: str | None = None) -> float:
-        self.db.hincrbyfloat(f"{self._p}:clock", tenant or "", seconds)
+        def body(pipe: Any) -> None:  # timed steps come closer by as much, atomically with the clock
+            members = pipe.zrange(f"{self._p}:due", 0, -1, withscores=True)
+            prefix = None if tenant is None else f"{tenant}\x00"
+            moved = {m: score - seconds for m, score in members if prefix is None or m.startswith(prefix)}
+            pipe.multi()
+            pipe.hincrbyfloat(f"{self._p}:clock", tenant or "", seconds)
+            if moved:
+                pipe.zadd(f"{self._p}:due", moved)
+            pipe.execute()
+
+        self._atomic([f"{self._p}:due"], body)
         return self.clock_offset(tenant or "")
 
     # templates ----------------------------------------------------------------------------
@@ -167,56 +321,47 @@ class RedisStore:
 
     # messages -----------------------------------------------------------------------------
     def insert_messages(self, batch: list[tuple[Message, str | None]], now: float) -> Message | None:
-        watched = sorted({self._k(m.tenant, "act") for m, _ in batch})
-
-        def body(pipe: Any) -> Message | None:
-            def holder(tenant: str, key: str) -> Message | None:
-                message_id = pipe.hget(self._k(tenant, "act"), key)
-                raw = pipe.hget(self._k(tenant, "msg"), message_id) if message_id else None
-                return message_from_json(raw) if raw else None
-
-            blocking = find_blocking(batch, now, holder)
-            if blocking is not None:
-                return blocking
-            real = self._real_time()
-            pipe.multi()
-            for message, key in batch:
-                self._write_message(pipe, message, key, real)
-            pipe.execute()
-            return None
-
-        blocking = self._atomic(watched, body)
-        if blocking is None:
-            self.purge(self._real_time())
+        real = self._real_time()
+        records = message_events([(None, m) for m, _ in batch], real)
+        args: list[Any] = [self._p, now, real]
+        for (message, key), record in zip(batch, records, strict=True):
+            due = message.next_due()
+            args += [message.tenant, message.message_id, key or "", message_to_json(message), message.created_at,
+                     purge_deadline(message, real, self.policy.retention_seconds), "" if due is None else due,
+                     encode(record), f"{message.tenant}\x00{message.message_id}\x00{key or ''}"]
+        reply = self._send(args=args)
+        if reply[0] == "dup":
+            return batch[int(reply[1])][0]
+        if reply[0] == "block":
+            return message_from_json(reply[1])
+        if int(reply[1]) > self.policy.max_messages:
             self._cap()
-        return blocking
-
-    def _write_message(self, pipe: Any, message: Message, key: str | None, real: float) -> None:
-        tenant = message.tenant
-        pipe.hset(self._k(tenant, "msg"), message.message_id, message_to_json(message))
-        pipe.zadd(self._k(tenant, "order"), {message.message_id: message.created_at})
-        pipe.sadd(f"{self._p}:tenants", tenant)
-        due = purge_deadline(message, real, self._retention)
-        pipe.zadd(f"{self._p}:purge", {f"{tenant}\x00{message.message_id}\x00{key or ''}": due})
-        if key is not None:
-            pipe.hset(self._k(tenant, "act"), key, message.message_id)
+        return None
 
     def get_message(self, tenant: str, message_id: str) -> Message | None:
         raw = self.db.hget(self._k(tenant, "msg"), message_id)
         return message_from_json(raw) if raw else None
 
+    def find_message(self, message_id: str) -> Message | None:
+        tenant = self.db.hget(f"{self._p}:mid", message_id)
+        return None if tenant is None else self.get_message(tenant, message_id)
+
     def update_message(self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]) -> T | None:
-        def body(pipe: Any) -> T | None:
-            raw = pipe.hget(self._k(tenant, "msg"), message_id)
+        raw = self.db.hget(self._k(tenant, "msg"), message_id)
+        for _ in range(RETRIES):
             if raw is None:
                 return None
-            updated, result = step(message_from_json(raw))
-            pipe.multi()
-            pipe.hset(self._k(tenant, "msg"), message_id, message_to_json(updated))
-            pipe.execute()
-            return result
-
-        return self._atomic([self._k(tenant, "msg")], body)
+            current = message_from_json(raw)
+            updated, result = step(current)
+            event = message_event(current, updated, self._real_time())
+            due = updated.next_due()
+            reply = self._cas(args=[self._p, tenant, message_id, raw,
+                                    "" if updated is current else message_to_json(updated),
+                                    "" if due is None else due, "" if event is None else encode(event)])
+            if reply[0] == "ok":
+                return result
+            raw = reply[1]  # changed meanwhile: try again on what is there now
+        raise MockError(f"redis store: gave up after {RETRIES} conflicting updates of message {message_id}")
 
     def find_messages(self, query: MessageQuery) -> list[Message]:
         tenants = [query.tenant] if query.tenant is not None else self.tenants()
@@ -237,12 +382,41 @@ class RedisStore:
     def count_messages(self) -> int:
         return int(self.db.zcard(f"{self._p}:purge"))
 
+    def due_messages(self, now: float, limit: int) -> list[tuple[str, str]]:
+        def body(pipe: Any) -> list[str]:  # handed out once: the update that settles one sets its next step
+            members: list[str] = pipe.zrangebyscore(f"{self._p}:due", "-inf", now, start=0, num=limit)
+            if members:
+                pipe.multi()
+                pipe.zrem(f"{self._p}:due", *members)
+                pipe.execute()
+            return members
+
+        if not self.db.zrangebyscore(f"{self._p}:due", "-inf", now, start=0, num=1):
+            return []
+        return [tuple(m.split("\x00", 1)) for m in self._atomic([f"{self._p}:due"], body)]  # type: ignore[misc]
+
     def purge(self, now: float) -> int:
-        due = self.db.zrangebyscore(f"{self._p}:purge", "-inf", now, start=0, num=1000)
-        return self._drop(due)
+        dropped = 0
+        while True:
+            due = self.db.zrangebyscore(f"{self._p}:purge", "-inf", now, start=0, num=1000)
+            dropped += self._drop(due)
+            if len(due) < 1000:
+                return dropped
+
+    def housekeeping(self) -> None:
+        self._drop(self.db.zrangebyscore(f"{self._p}:purge", "-inf", self._real_time(), start=0, num=PURGE_BATCH))
+        self._cap()
+        excess = int(self.db.zcard(f"{self._p}:touched")) - self.policy.max_tenants
+        if excess > 0:
+            for tenant in self.db.zrange(f"{self._p}:touched", 0, excess - 1):
+                self._forget(tenant)
+        excess = int(self.db.zcard(f"{self._p}:progress")) - self.policy.max_progress
+        if excess > 0:
+            self._forget_progress(self.db.zrange(f"{self._p}:progress", 0, excess - 1))
+        self._trim(args=[self._p, self.policy.max_events, PURGE_BATCH])
 
     def _cap(self) -> None:
-        excess = self.count_messages() - self._max
+        excess = self.count_messages() - self.policy.max_messages
         if excess > 0:
             self._drop(self.db.zrange(f"{self._p}:purge", 0, excess - 1))
 
@@ -251,9 +425,7 @@ class RedisStore:
             return 0
         pipe = self.db.pipeline(transaction=False)
         for member in members:
-            tenant, message_id, key = (member.split("\x00") + [""])[:3]
-            self._drop_script(keys=[self._k(tenant, "msg"), self._k(tenant, "order"), self._k(tenant, "act"),
-                                    f"{self._p}:purge"], args=[message_id, member, key], client=pipe)
+            self._drop_script(args=[self._p, member], client=pipe)
         return sum(int(n) for n in pipe.execute())
 
     # the control plane's state ------------------------------------------------------------
@@ -277,19 +449,18 @@ class RedisStore:
         member = f"{scenario}\x00{tenant}"
         key = f"{self._p}:progress:{member}"
 
-        def body(pipe: Any) -> T:
+        def body(pipe: Any) -> tuple[T, bool]:
             raw = pipe.get(key)
             progress, result = step(from_json(raw) if raw else None)
             pipe.multi()
             pipe.set(key, to_json(progress))
             pipe.zadd(f"{self._p}:progress", {member: self._real_time()})
             pipe.execute()
-            return result
+            return result, raw is None
 
-        result = self._atomic([key], body)
-        self._progress_writes += 1
-        if self._progress_writes % 256 == 0:
-            excess = int(self.db.zcard(f"{self._p}:progress")) - MAX_PROGRESS
+        result, new = self._atomic([key], body)
+        if new:  # a new record: the cap holds at once (updates leave the count as it is)
+            excess = int(self.db.zcard(f"{self._p}:progress")) - self.policy.max_progress
             if excess > 0:
                 self._forget_progress(self.db.zrange(f"{self._p}:progress", 0, excess - 1))
         return result
@@ -309,36 +480,65 @@ class RedisStore:
             pipe.zrem(f"{self._p}:progress", *members)
             pipe.execute()
 
-    def request_log(self, size: int) -> RequestLog:
-        return _RedisLog(self.db, f"{self._p}:requests", size)
+    # the event stream ---------------------------------------------------------------------
+    def append_events(self, events: Sequence[StreamEvent]) -> list[int]:
+        if not events:
+            return []
+        args: list[Any] = [self._p]
+        for event in events:
+            args += [event.tenant or "", encode(event)]
+        return [int(seq) for seq in self._record(args=args)]
+
+    def read_events(self, after: int = 0, tenant: str | None = None, types: Sequence[str] | None = None,
+                    limit: int = 100) -> list[StreamEvent]:
+        index = f"{self._p}:ev:all" if tenant is None else f"{self._p}:ev:t:{tenant}"
+        found: list[StreamEvent] = []
+        cursor = after
+        while len(found) < limit:
+            seqs = self.db.zrangebyscore(index, f"({cursor}", "+inf", start=0, num=max(limit, 100))
+            if not seqs:
+                break
+            found += [e for e in self._events(seqs) if types is None or e.type in types]
+            cursor = int(seqs[-1])
+        return found[:limit]
+
+    def recent_events(self, tenant: str | None = None, types: Sequence[str] | None = None,
+                      limit: int = 100) -> list[StreamEvent]:
+        index = f"{self._p}:ev:all" if tenant is None else f"{self._p}:ev:t:{tenant}"
+        found: list[StreamEvent] = []
+        start = 0
+        while len(found) < limit:
+            seqs = self.db.zrevrange(index, start, start + max(limit, 100) - 1)
+            if not seqs:
+                break
+            found += [e for e in self._events(seqs) if types is None or e.type in types]
+            start += len(seqs)
+        return found[:limit]
+
+    def _events(self, seqs: list[str]) -> list[StreamEvent]:
+        raws = self.db.hmget(f"{self._p}:ev:data", seqs)
+        return [decode(int(seq), raw) for seq, raw in zip(seqs, raws, strict=True) if raw is not None]
+
+    def event_bounds(self) -> tuple[int, int]:
+        pipe = self.db.pipeline(transaction=False)
+        pipe.zrange(f"{self._p}:ev:all", 0, 0)
+        pipe.get(f"{self._p}:ev:seq")
+        oldest, head = pipe.execute()
+        last = int(head or 0)
+        return (int(oldest[0]) if oldest else last + 1), last
+
+    def claim_events(self, consumer: str, limit: int, lease_seconds: float) -> list[StreamEvent]:
+        real_now = self._real_time()
+        out = self._claim(args=[self._p, consumer, min(limit, MAX_CLAIM), real_now, real_now + lease_seconds])
+        return [decode(int(out[i]), out[i + 1]) for i in range(0, len(out), 2) if out[i + 1] is not None]
+
+    def ack_events(self, consumer: str, seqs: Sequence[int]) -> int:
+        if not seqs:
+            return 0
+        return int(self.db.zrem(f"{self._p}:evc:{consumer}:pend", *seqs))
 
     def next_node(self) -> int:
         return int(self.db.incr(f"{self._p}:node"))  # never reset: a live replica may hold any node
 
-
-class _RedisLog:
-    """The journal in a capped Redis list: every replica's entries, one id sequence."""
-
-    shared = True
-
-    def __init__(self, db: Any, key: str, size: int) -> None:
-        self._db = db
-        self._key = key
-        self._size = size
-
-    def append(self, entries: Sequence[Entry]) -> None:
-        last = int(self._db.incrby(f"{self._key}:seq", len(entries)))
-        first = last - len(entries) + 1
-        pipe = self._db.pipeline()
-        pipe.rpush(self._key, *(to_json({**e.as_dict(), "id": first + n}) for n, e in enumerate(entries)))
-        pipe.ltrim(self._key, -self._size, -1)
-        pipe.execute()
-
-    def recent(self, limit: int, dev_key: str | None = None) -> list[Entry]:
-        entries = [Entry.from_dict(from_json(raw)) for raw in reversed(self._db.lrange(self._key, 0, -1))]
-        if dev_key is not None:
-            entries = [e for e in entries if e.dev_key == dev_key]
-        return entries[:limit]
-
-    def clear(self) -> None:
-        self._db.delete(self._key)
+    def close(self) -> None:
+        self.db.close()

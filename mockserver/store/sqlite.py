@@ -2,14 +2,14 @@
 
 Every operation that must be atomic runs in one `BEGIN IMMEDIATE` transaction (the write lock
 is taken before reading), so "verify exactly once" and the 3004 window hold across processes.
-WAL mode lets readers go on while one writer commits.
+WAL mode lets readers go on while one writer commits. The event stream is a table of the same
+file, so a message and the record of its new steps are committed together.
 
 Writers queue on an `flock` of a lock file beside the database before they begin: the kernel
 wakes the next writer the moment the lock is free, where SQLite's own busy handler sleeps
 1, 2, 5, 10... ms between tries (measured: a p99 of 210 ms with two workers).
 `synchronous=OFF`: a commit is in the operating system's hands at once, so state survives a
 crash or restart of the mock, not a power cut of the machine (a mock's trade-off).
-Expired messages and those over `max_messages` go at most once per `HOUSEKEEPING_SECONDS`.
 
 What rarely changes and every request reads (templates, clock offsets, control values) is
 cached in each process under a generation number: a counter in a small file beside the
@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mockserver.journal import Entry, RequestLog
+from mockserver.events import StreamEvent, decode, encode, message_event, message_events
 from mockserver.otp.codec import (
     from_json,
     message_from_json,
@@ -44,20 +44,29 @@ from mockserver.otp.codec import (
     to_json,
 )
 from mockserver.otp.model import Message, Template
-from mockserver.store.base import MAX_PROGRESS, MessageQuery, Progress, find_blocking, purge_deadline
+from mockserver.store.base import (
+    MAX_CLAIM,
+    MessageQuery,
+    Progress,
+    due_estimate,
+    find_blocking,
+    purge_deadline,
+)
+from mockserver.store.policy import PURGE_BATCH, StorePolicy
 
 T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clock (tenant TEXT PRIMARY KEY, offset REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS tenants (tenant TEXT PRIMARY KEY, seeded INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS tenants (tenant TEXT PRIMARY KEY, seeded INTEGER NOT NULL DEFAULT 0,
+    touched REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS templates (
     seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, template_id TEXT NOT NULL,
     data TEXT NOT NULL, UNIQUE (tenant, template_id));
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, message_id TEXT NOT NULL,
     resend_key TEXT, recipient TEXT NOT NULL, template_id TEXT NOT NULL, created_at REAL NOT NULL,
-    purge_at REAL NOT NULL, data TEXT NOT NULL, UNIQUE (tenant, message_id));
+    purge_at REAL NOT NULL, data TEXT NOT NULL, due REAL, UNIQUE (tenant, message_id));
 CREATE INDEX IF NOT EXISTS messages_resend ON messages (tenant, resend_key);
 CREATE INDEX IF NOT EXISTS messages_purge ON messages (purge_at);
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient, created_at);
@@ -66,11 +75,24 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS progress (
     scenario TEXT NOT NULL, tenant TEXT NOT NULL, data TEXT NOT NULL, touched REAL NOT NULL,
     PRIMARY KEY (scenario, tenant));
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, tenant TEXT, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_tenant ON events (tenant, seq);
+CREATE TABLE IF NOT EXISTS event_cursors (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS event_claims (consumer TEXT NOT NULL, seq INTEGER NOT NULL, until REAL NOT NULL,
+    PRIMARY KEY (consumer, seq));
 """
-_REQUESTS_SCHEMA = "CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, dev_key TEXT, data TEXT NOT NULL);"
+# Files made by earlier versions gain what this one needs (CREATE TABLE IF NOT EXISTS keeps old tables).
+_MIGRATIONS = (
+    ("messages", "due", "ALTER TABLE messages ADD COLUMN due REAL"),
+    ("tenants", "touched", "ALTER TABLE tenants ADD COLUMN touched REAL NOT NULL DEFAULT 0"),
+)
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS messages_due ON messages (due) WHERE due IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_id ON messages (message_id);
+"""
 GLOBAL = ""  # the clock row of everyone
-HOUSEKEEPING_SECONDS = 1.0
 CACHE_SIZE = 10_000  # cached reads per process; all dropped at once when full
+TOUCH_SECONDS = 10.0  # a tenant's last activity is written at most this often per process
 
 
 class _Generation:
@@ -114,6 +136,10 @@ class _Database:
             db = self._connection()
             db.execute("PRAGMA page_size=2048")  # a new file only: a send writes 5 b-tree pages to the WAL
             db.executescript(schema)
+            for table, column, statement in _MIGRATIONS:
+                if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+                    db.execute(statement)
+            db.executescript(_INDEXES)
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None or self._pid != os.getpid():  # a forked worker opens its own
@@ -161,20 +187,18 @@ class _Database:
 
 
 class SqliteStore:
-    """State in one SQLite file (and the journal in PATH-requests), shared by the processes that open it."""
+    """State in one SQLite file, shared by the processes that open it."""
 
     name = "sqlite"
 
-    def __init__(self, path: str | Path, retention_seconds: float = 3600.0, max_messages: int = 100_000,
-                 real_time: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: str | Path, policy: StorePolicy | None = None,
+                 real_time: Callable[[], float] = time.time, **limits: Any) -> None:
         self.path = str(path)
-        self._retention = retention_seconds
-        self._max = max_messages
+        self.policy = StorePolicy.of(policy, limits)
         self._real_time = real_time
         self._db = _Database(self.path, _SCHEMA)
-        self._next_housekeeping = 0.0
         self._known = 0  # messages stored as this process last counted, plus its inserts since
-        self._progress_writes = 0
+        self._touched: dict[str, float] = {}  # tenant -> when this process last wrote its activity
         self._generation = _Generation(self.path + "-gen")
         self._cache: dict[tuple[str, ...], tuple[int, Any]] = {}
         with self._write(bump=True):  # whatever another process cached of this file is read again
@@ -203,12 +227,14 @@ class SqliteStore:
     def seed_tenant(self, tenant: str, templates: Iterable[Template]) -> None:
         # A cached read first, so seeded tenants never take the write lock.
         if self._cached(("seeded", tenant), lambda: bool(self._db.rows(
-                "SELECT 1 FROM tenants WHERE tenant = ?", (tenant,)))):
+                "SELECT 1 FROM tenants WHERE tenant = ? AND seeded = 1", (tenant,)))):
             return
         with self._write(bump=True) as db:
-            if db.execute("SELECT seeded FROM tenants WHERE tenant = ?", (tenant,)).fetchone():
+            row = db.execute("SELECT seeded FROM tenants WHERE tenant = ?", (tenant,)).fetchone()
+            if row is not None and row[0]:
                 return
-            db.execute("INSERT INTO tenants (tenant, seeded) VALUES (?, 1)", (tenant,))
+            db.execute("INSERT INTO tenants (tenant, seeded, touched) VALUES (?, 1, ?) "
+                       "ON CONFLICT (tenant) DO UPDATE SET seeded = 1", (tenant, self._real_time()))
             db.executemany("INSERT OR IGNORE INTO templates (tenant, template_id, data) VALUES (?, ?, ?)",
                            [(tenant, t.template_id, template_to_json(t)) for t in templates])
 
@@ -217,9 +243,15 @@ class SqliteStore:
             if tenant is None:
                 for table in ("clock", "tenants", "templates", "messages"):
                     db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+                self._forget_events(db)
+                self._touched.clear()
                 return
-            for table in ("clock", "tenants", "templates", "messages"):
-                db.execute(f"DELETE FROM {table} WHERE tenant = ?", (tenant,))  # noqa: S608
+            self._forget(db, tenant)
+
+    def _forget(self, db: sqlite3.Connection, tenant: str) -> None:
+        for table in ("clock", "tenants", "templates", "messages"):
+            db.execute(f"DELETE FROM {table} WHERE tenant = ?", (tenant,))  # noqa: S608
+        self._touched.pop(tenant, None)
 
     def tenants(self) -> list[str]:
         rows = self._db.rows("SELECT tenant FROM tenants UNION SELECT DISTINCT tenant FROM messages ORDER BY 1")
@@ -235,6 +267,8 @@ class SqliteStore:
         with self._write(bump=True) as db:
             db.execute("INSERT INTO clock (tenant, offset) VALUES (?, ?) "
                        "ON CONFLICT (tenant) DO UPDATE SET offset = offset + excluded.offset", (key, seconds))
+            db.execute("UPDATE messages SET due = due - ? WHERE due IS NOT NULL AND (? IS NULL OR tenant = ?)",
+                       (seconds, tenant, tenant))
         return self.clock_offset(tenant or GLOBAL)
 
     # templates ----------------------------------------------------------------------------
@@ -270,8 +304,11 @@ class SqliteStore:
     # messages -----------------------------------------------------------------------------
     def insert_messages(self, batch: list[tuple[Message, str | None]], now: float) -> Message | None:
         real = self._real_time()
+        offsets = {m.tenant: self.clock_offset(m.tenant) for m, _ in batch}
         rows = [(m.tenant, m.message_id, key, m.to, m.template_id, m.created_at,
-                 purge_deadline(m, real, self._retention), message_to_json(m)) for m, key in batch]
+                 purge_deadline(m, real, self.policy.retention_seconds), message_to_json(m),
+                 due_estimate(m, offsets[m.tenant])) for m, key in batch]
+        records = [encode(e) for e in message_events([(None, m) for m, _ in batch], real)]
         with self._write() as db:  # the rows are encoded before: the other workers wait less
 
             def holder(tenant: str, key: str) -> Message | None:
@@ -284,37 +321,45 @@ class SqliteStore:
                 return blocking
             db.executemany(
                 "INSERT INTO messages (tenant, message_id, resend_key, recipient, template_id, created_at, "
-                "purge_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                "purge_at, data, due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._append(db, [("message", m.tenant, raw) for (m, _), raw in zip(batch, records, strict=True)])
+            self._touch(db, offsets, real)
             self._known += len(batch)
-            if real >= self._next_housekeeping or self._known > self._max:
-                self._housekeeping(db, real)
+            if self._known > self.policy.max_messages:
+                self._cap_messages(db)
             return None
 
-    def _housekeeping(self, db: sqlite3.Connection, real: float) -> None:
-        """Purge and cap, inside a write transaction. COUNT(*) reads the whole table, so it runs
-        once a second or when this process's count (inserts since the last one) passes the cap;
-        other processes' inserts may overshoot the cap for up to a second."""
-        self._next_housekeeping = real + HOUSEKEEPING_SECONDS
-        db.execute("DELETE FROM messages WHERE purge_at <= ?", (real,))
-        count = int(db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
-        if count > self._max:
-            db.execute("DELETE FROM messages WHERE seq IN (SELECT seq FROM messages ORDER BY purge_at LIMIT ?)",
-                       (count - self._max,))
-        self._known = min(count, self._max)
+    def _touch(self, db: sqlite3.Connection, tenants: Iterable[str], real: float) -> None:
+        """Write when each tenant was last active (for max_tenants), at most every TOUCH_SECONDS."""
+        stale = [t for t in tenants if real - self._touched.get(t, 0.0) >= TOUCH_SECONDS]
+        if stale:
+            db.executemany("INSERT INTO tenants (tenant, seeded, touched) VALUES (?, 0, ?) "
+                           "ON CONFLICT (tenant) DO UPDATE SET touched = excluded.touched",
+                           [(t, real) for t in stale])
+            self._touched.update(dict.fromkeys(stale, real))
 
     def get_message(self, tenant: str, message_id: str) -> Message | None:
         rows = self._db.rows("SELECT data FROM messages WHERE tenant = ? AND message_id = ?", (tenant, message_id))
         return message_from_json(rows[0][0]) if rows else None
 
+    def find_message(self, message_id: str) -> Message | None:
+        rows = self._db.rows("SELECT data FROM messages WHERE message_id = ? LIMIT 1", (message_id,))
+        return message_from_json(rows[0][0]) if rows else None
+
     def update_message(self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]) -> T | None:
+        offset = self.clock_offset(tenant)
         with self._write() as db:
             row = db.execute("SELECT data FROM messages WHERE tenant = ? AND message_id = ?",
                              (tenant, message_id)).fetchone()
             if row is None:
                 return None
-            updated, result = step(message_from_json(row[0]))
-            db.execute("UPDATE messages SET data = ? WHERE tenant = ? AND message_id = ?",
-                       (message_to_json(updated), tenant, message_id))
+            current = message_from_json(row[0])
+            updated, result = step(current)
+            db.execute("UPDATE messages SET data = ?, due = ? WHERE tenant = ? AND message_id = ?",
+                       (message_to_json(updated), due_estimate(updated, offset), tenant, message_id))
+            event = message_event(current, updated, self._real_time())
+            if event is not None:
+                self._append(db, [("message", tenant, encode(event))])
             return result
 
     def find_messages(self, query: MessageQuery) -> list[Message]:
@@ -332,9 +377,44 @@ class SqliteStore:
     def count_messages(self) -> int:
         return int(self._db.rows("SELECT COUNT(*) FROM messages")[0][0])
 
+    def due_messages(self, now: float, limit: int) -> list[tuple[str, str]]:
+        if not self._db.rows("SELECT 1 FROM messages WHERE due <= ? LIMIT 1", (now,)):
+            return []  # the common case, without the write lock
+        with self._write() as db:  # handed out once: the update that settles one sets its next step
+            rows = db.execute("SELECT seq, tenant, message_id FROM messages WHERE due <= ? ORDER BY due LIMIT ?",
+                              (now, limit)).fetchall()
+            db.executemany("UPDATE messages SET due = NULL WHERE seq = ?", [(row[0],) for row in rows])
+        return [(tenant, message_id) for _, tenant, message_id in rows]
+
     def purge(self, now: float) -> int:
         with self._write() as db:
             return db.execute("DELETE FROM messages WHERE purge_at <= ?", (now,)).rowcount
+
+    def housekeeping(self) -> None:
+        real_now = self._real_time()
+        with self._write() as db:
+            db.execute("DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE purge_at <= ? "
+                       "LIMIT ?)", (real_now, PURGE_BATCH))
+            self._cap_messages(db)
+            db.execute("DELETE FROM progress WHERE rowid IN (SELECT rowid FROM progress ORDER BY touched "
+                       "LIMIT MAX(0, (SELECT COUNT(*) FROM progress) - ?))", (self.policy.max_progress,))
+            db.execute("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?", (self.policy.max_events,))
+        excess = int(self._db.rows("SELECT COUNT(*) FROM tenants")[0][0]) - self.policy.max_tenants
+        if excess > 0:  # the least recently active go, with all their state (what processes cache too)
+            with self._write(bump=True) as db:
+                for (tenant,) in db.execute("SELECT tenant FROM tenants ORDER BY touched LIMIT ?",
+                                            (excess,)).fetchall():
+                    self._forget(db, tenant)
+
+    def _cap_messages(self, db: sqlite3.Connection) -> None:
+        """The oldest-to-purge messages over max_messages go. COUNT(*) reads the whole table, so
+        it runs in housekeeping or when this process's own count passes the cap; other
+        processes' inserts may overshoot the cap until then."""
+        count = int(db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+        if count > self.policy.max_messages:
+            db.execute("DELETE FROM messages WHERE seq IN (SELECT seq FROM messages ORDER BY purge_at LIMIT ?)",
+                       (count - self.policy.max_messages,))
+        self._known = min(count, self.policy.max_messages)
 
     # the control plane's state ------------------------------------------------------------
     def get_values(self, names: Sequence[str]) -> dict[str, str]:
@@ -367,10 +447,9 @@ class SqliteStore:
             db.execute("INSERT INTO progress (scenario, tenant, data, touched) VALUES (?, ?, ?, ?) "
                        "ON CONFLICT (scenario, tenant) DO UPDATE SET data = excluded.data, "
                        "touched = excluded.touched", (scenario, tenant, to_json(progress), time.time()))
-            self._progress_writes += 1
-            if self._progress_writes % 256 == 0:
+            if row is None:  # a new record: the cap holds at once (updates leave the count as it is)
                 db.execute("DELETE FROM progress WHERE rowid IN (SELECT rowid FROM progress ORDER BY touched "
-                           "LIMIT MAX(0, (SELECT COUNT(*) FROM progress) - ?))", (MAX_PROGRESS,))
+                           "LIMIT MAX(0, (SELECT COUNT(*) FROM progress) - ?))", (self.policy.max_progress,))
             return result
 
     def clear_progress(self, scenario: str | None = None, tenant: str | None = None) -> None:
@@ -378,8 +457,76 @@ class SqliteStore:
             db.execute("DELETE FROM progress WHERE (? IS NULL OR scenario = ?) AND (? IS NULL OR tenant = ?)",
                        (scenario, scenario, tenant, tenant))
 
-    def request_log(self, size: int) -> RequestLog:
-        return _SqliteLog(_Database(self.path + "-requests", _REQUESTS_SCHEMA), size)
+    # the event stream ---------------------------------------------------------------------
+    def _append(self, db: sqlite3.Connection, rows: list[tuple[str, str | None, str]]) -> list[int]:
+        """Append (type, tenant, encoded record) rows inside a write transaction."""
+        if not rows:
+            return []
+        last = db.execute("SELECT MAX(COALESCE((SELECT MAX(seq) FROM events), 0), "
+                          "COALESCE((SELECT value FROM counters WHERE name = 'events'), 0))").fetchone()[0]
+        seqs = list(range(int(last) + 1, int(last) + 1 + len(rows)))
+        db.executemany("INSERT INTO events (seq, type, tenant, data) VALUES (?, ?, ?, ?)",
+                       [(seq, *row) for seq, row in zip(seqs, rows, strict=True)])
+        return seqs
+
+    def _forget_events(self, db: sqlite3.Connection) -> None:
+        """Every record goes; the numbering goes on from the last one given."""
+        db.execute("INSERT INTO counters (name, value) VALUES ('events', "
+                   "COALESCE((SELECT MAX(seq) FROM events), 0)) ON CONFLICT (name) DO UPDATE SET "
+                   "value = MAX(value, excluded.value)")
+        db.execute("DELETE FROM events")
+
+    def append_events(self, events: Sequence[StreamEvent]) -> list[int]:
+        rows = [(e.type, e.tenant, encode(e)) for e in events]  # encoded before taking the lock
+        with self._write() as db:
+            return self._append(db, rows)
+
+    def read_events(self, after: int = 0, tenant: str | None = None, types: Sequence[str] | None = None,
+                    limit: int = 100) -> list[StreamEvent]:
+        where, args = _event_filter(tenant, types)
+        rows = self._db.rows(f"SELECT seq, data FROM events WHERE seq > ? {where} ORDER BY seq LIMIT ?",  # noqa: S608
+                             (after, *args, limit))
+        return [decode(seq, data) for seq, data in rows]
+
+    def recent_events(self, tenant: str | None = None, types: Sequence[str] | None = None,
+                      limit: int = 100) -> list[StreamEvent]:
+        where, args = _event_filter(tenant, types)
+        rows = self._db.rows(f"SELECT seq, data FROM events WHERE 1 {where} ORDER BY seq DESC LIMIT ?",  # noqa: S608
+                             (*args, limit))
+        return [decode(seq, data) for seq, data in rows]
+
+    def event_bounds(self) -> tuple[int, int]:
+        low, high, floor = self._db.rows(
+            "SELECT MIN(seq), MAX(seq), (SELECT value FROM counters WHERE name = 'events') FROM events")[0]
+        head = max(int(high or 0), int(floor or 0))
+        return (int(low) if low is not None else head + 1), head
+
+    def claim_events(self, consumer: str, limit: int, lease_seconds: float) -> list[StreamEvent]:
+        limit, real_now = min(limit, MAX_CLAIM), self._real_time()
+        with self._write() as db:
+            rows = db.execute("SELECT c.seq, e.data FROM event_claims c LEFT JOIN events e ON e.seq = c.seq "
+                              "WHERE c.consumer = ? AND c.until <= ? ORDER BY c.seq LIMIT ?",
+                              (consumer, real_now, limit)).fetchall()
+            gone = [seq for seq, data in rows if data is None]  # past the retention: nothing to hand out
+            db.executemany("DELETE FROM event_claims WHERE consumer = ? AND seq = ?", [(consumer, s) for s in gone])
+            taken = [(seq, data) for seq, data in rows if data is not None]
+            cursor_row = db.execute("SELECT seq FROM event_cursors WHERE consumer = ?", (consumer,)).fetchone()
+            cursor = int(cursor_row[0]) if cursor_row else 0
+            fresh = db.execute("SELECT seq, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                               (cursor, limit - len(taken))).fetchall()
+            taken += fresh
+            db.executemany("INSERT INTO event_claims (consumer, seq, until) VALUES (?, ?, ?) ON CONFLICT "
+                           "(consumer, seq) DO UPDATE SET until = excluded.until",
+                           [(consumer, seq, real_now + lease_seconds) for seq, _ in taken])
+            if fresh:
+                db.execute("INSERT INTO event_cursors (consumer, seq) VALUES (?, ?) ON CONFLICT (consumer) "
+                           "DO UPDATE SET seq = excluded.seq", (consumer, fresh[-1][0]))
+        return [decode(seq, data) for seq, data in taken]
+
+    def ack_events(self, consumer: str, seqs: Sequence[int]) -> int:
+        with self._write() as db:
+            return sum(db.execute("DELETE FROM event_claims WHERE consumer = ? AND seq = ?",
+                                  (consumer, int(seq))).rowcount for seq in seqs)
 
     def next_node(self) -> int:
         with self._write() as db:  # (no RETURNING: SQLite before 3.35 has none)
@@ -391,27 +538,12 @@ class SqliteStore:
         self._db.close()
 
 
-class _SqliteLog:
-    """The journal in a file of its own (`PATH-requests`, so its batches never hold the store's
-    write lock): every worker's entries, one id sequence."""
-
-    shared = True
-
-    def __init__(self, db: _Database, size: int) -> None:
-        self._db = db
-        self._size = size
-
-    def append(self, entries: Sequence[Entry]) -> None:
-        rows = [(e.dev_key, to_json(e.as_dict())) for e in entries]  # before taking the lock
-        with self._db.write() as db:
-            db.executemany("INSERT INTO requests (dev_key, data) VALUES (?, ?)", rows)
-            db.execute("DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?", (self._size,))
-
-    def recent(self, limit: int, dev_key: str | None = None) -> list[Entry]:
-        rows = self._db.rows("SELECT id, data FROM requests WHERE ? IS NULL OR dev_key = ? ORDER BY id DESC LIMIT ?",
-                             (dev_key, dev_key, limit))
-        return [Entry.from_dict({**from_json(data), "id": row_id}) for row_id, data in rows]
-
-    def clear(self) -> None:
-        with self._db.write() as db:
-            db.execute("DELETE FROM requests")
+def _event_filter(tenant: str | None, types: Sequence[str] | None) -> tuple[str, tuple[object, ...]]:
+    """The extra WHERE terms (starting with AND) and their arguments for a filtered read."""
+    where, args = "", ()  # type: tuple[str, tuple[object, ...]]
+    if tenant is not None:
+        where, args = " AND tenant = ?", (tenant,)
+    if types is not None:
+        where += f" AND type IN ({', '.join('?' for _ in types)})"
+        args = (*args, *types)
+    return where, args

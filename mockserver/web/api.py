@@ -1,47 +1,58 @@
-"""The EngageLab operations, one route per operation of the contract."""
+"""The HTTP face of the mock: one Flask view that hands every request to `OtpMock.handle`
+and turns its reply into a response (waiting a scenario's delay, or marking the request for
+the server's transport fault). It decides nothing: routing, 404 and 405 are the mock's."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import BaseConverter
 
-from mockserver.contract import Operation
-from mockserver.pipeline import TRANSPORT_FAULTS, ApiReply, ApiRequest, Pipeline
+from mockserver.mock import OtpMock
+from mockserver.pipeline import TRANSPORT_FAULTS, ApiReply
 from mockserver.web.faults import FAULT_KEY, TRANSPORT_KEY
 
-
-def blueprint(pipeline: Pipeline, hang_seconds: float = 30.0) -> Blueprint:
-    """Routes compiled once from the contract's operations."""
-    bp = Blueprint("api", __name__)
-    for op in pipeline.contract.operations:
-        bp.add_url_rule(op.rule, endpoint=op.operation_id, view_func=_view(pipeline, op, hang_seconds),
-                        methods=[op.method])
-    return bp
+METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]
 
 
-def _view(pipeline: Pipeline, op: Operation, hang_seconds: float) -> Callable[..., Response]:
-    def view(**path_params: str) -> Response:
+class AnyPath(BaseConverter):
+    """Every rest of a path, line breaks and all (werkzeug's `path` stops at a newline)."""
+
+    regex = r"[\s\S]*"
+    part_isolating = False
+
+
+def register(app: Flask, mock: OtpMock) -> None:
+    """Route every path and method of `app` to the mock (more specific Flask routes, such as the
+    console's, still win)."""
+    app.url_map.merge_slashes = False  # a path is the mock's to judge: no redirects
+    app.url_map.strict_slashes = False
+    app.url_map.converters["anything"] = AnyPath
+    view = _view(mock)
+    app.add_url_rule("/<anything:path>", "mock", view, methods=METHODS, provide_automatic_options=False)
+
+
+def _view(mock: OtpMock) -> Any:
+    hang_seconds = mock.settings.hang_seconds
+
+    def view(path: str) -> Response:
+        environ = request.environ
         too_large = False
         try:
-            body = request.get_data(cache=False) if op.has_body else b""
+            body = request.get_data(cache=False)
         except RequestEntityTooLarge:
             body, too_large = b"", True
-        api_request = ApiRequest(
-            method=request.method, path=request.path, headers=_headers(request.environ),
-            body=body, path_params=path_params, too_large=too_large,
-        )
-        reply = pipeline.handle(op, api_request)
+        reply = mock.handle(request.method, environ.get("PATH_INFO") or "/", _headers(environ), body,
+                            query=environ.get("QUERY_STRING", ""), too_large=too_large)
         if reply.delay:
             time.sleep(reply.delay)
         if reply.fault in TRANSPORT_FAULTS:
             return _transport_fault(reply, hang_seconds)
         return to_response(reply)
 
-    view.__name__ = f"api_{op.operation_id}"
     return view
 
 
@@ -56,7 +67,11 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
 
 
 def to_response(reply: ApiReply) -> Response:
-    response = Response(reply.encode(), status=reply.status, mimetype="application/json")
+    response = Response(reply.encode(), status=reply.status)
+    if reply.body is None:
+        del response.headers["Content-Type"]
+    else:
+        response.headers["Content-Type"] = "application/json"
     for name, value in reply.headers.items():
         response.headers[name] = value
     return response

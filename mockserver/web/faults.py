@@ -19,7 +19,7 @@ FAULT_KEY = "otp_mock.fault"
 TRANSPORT_KEY = "otp_mock.transport"
 
 
-class FaultTask(WSGITask):  # type: ignore[misc]
+class FaultTask(WSGITask):
     """A waitress task that can misbehave on purpose."""
 
     def get_environment(self) -> dict[str, Any]:
@@ -28,21 +28,22 @@ class FaultTask(WSGITask):  # type: ignore[misc]
         return environ
 
     def write(self, data: bytes) -> None:
-        fault = (self.environ or {}).get(FAULT_KEY)
+        environ = self.environ or {}
+        fault = environ.get(FAULT_KEY)
         if fault is None:
             super().write(data)
             return
         if fault == "incomplete_body":
-            self.environ[FAULT_KEY] = "done"
+            environ[FAULT_KEY] = "done"
             super().write(data[: len(data) // 2])
-        elif fault == "connection_reset":
+        elif fault == "connection_reset" and self.channel.socket is not None:
             _linger_zero(self.channel.socket)
         self.wrote_header = True  # nothing more is written: finish() must not add headers
         self.content_length = None
         self.close_on_finish = True
 
 
-class FaultChannel(HTTPChannel):  # type: ignore[misc]
+class FaultChannel(HTTPChannel):
     task_class = FaultTask
 
 

@@ -82,7 +82,9 @@ class OneRequestTask(faults.FaultTask):
     the header right for HTTP/1.0 and 1.1), so the next request goes to a free worker."""
 
     def build_response_header(self) -> bytes:
-        self.request.headers["CONNECTION"] = "close"
+        headers = getattr(self.request, "headers", None)  # an error task's request has none
+        if headers is not None:
+            headers["CONNECTION"] = "close"
         header: bytes = super().build_response_header()
         return header
 

@@ -1,0 +1,219 @@
+"""The control plane as plain methods: see and steer the mock without HTTP.
+
+Every face uses these: the control plane's HTTP routes (`control_http.py`), the console, the
+testing helpers and certification. A call that cannot be done raises ControlError with the HTTP
+status it would answer and a message saying what to change.
+
+    >>> from mockserver.mock import OtpMock
+    >>> mock = OtpMock({"seed": 1})
+    >>> mock.control.clock().offset_seconds
+    0.0
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mockserver.contract import Contract
+from mockserver.errors import ApiError, ControlError
+from mockserver.events import TYPES, StreamEvent
+from mockserver.journal import PLANES, Entry, Journal
+from mockserver.otp.model import Template
+from mockserver.otp.service import OtpService
+from mockserver.scenarios import magic
+from mockserver.scenarios.engine import ScenarioEngine
+from mockserver.store.base import MAX_CLAIM, MAX_READ, MessageQuery
+from mockserver.views import SentMessage, iso
+
+MAX_ADVANCE = 10 * 365 * 86400.0
+MAX_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Health:
+    status: str
+    store: str
+    uptime_seconds: float
+    messages: int
+    contract: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClockView:
+    dev_key: str | None
+    offset_seconds: float
+    now: float  # virtual time, epoch seconds
+
+    def as_json(self) -> dict[str, Any]:
+        return {"dev_key": self.dev_key, "offset_seconds": self.offset_seconds, "now": iso(self.now)}
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """Records after a cursor; pass `next` as `after` to read on. `oldest` is the first record
+    still kept: a cursor below it has missed what the retention (max_events) let go."""
+
+    events: list[StreamEvent]
+    next: int
+    head: int
+    oldest: int
+
+
+class ControlPlane:
+    def __init__(self, service: OtpService, scenarios: ScenarioEngine, journal: Journal, contract: Contract) -> None:
+        self.service = service
+        self.store = service.store
+        self.scenarios = scenarios
+        self.journal = journal
+        self.contract = contract
+        self.started = time.time()
+
+    def now(self, dev_key: str | None = None) -> float:
+        """The virtual time of a dev_key (or everyone's)."""
+        return self.service.now(dev_key or "")
+
+    # state --------------------------------------------------------------------------------
+    def health(self) -> Health:
+        info = self.contract.document["info"]
+        return Health("ok", self.store.name, round(time.time() - self.started, 3), self.store.count_messages(),
+                      {"title": info["title"], "version": info["version"], "operations": len(self.contract.operations)})
+
+    def messages(self, to: str | None = None, template_id: str | None = None, dev_key: str | None = None,
+                 limit: int = 100) -> list[SentMessage]:
+        """Sent messages, newest first, with their codes."""
+        _check_limit(limit, MAX_LIMIT)
+        found = self.store.find_messages(MessageQuery(dev_key, to, template_id, limit))
+        return [SentMessage.of(m, self.now(m.tenant)) for m in found]
+
+    def latest(self, to: str | None, template_id: str | None = None, dev_key: str | None = None) -> SentMessage:
+        """The newest message to a recipient."""
+        if to is None:
+            raise ControlError(400, "query parameter 'to' is required: /_mock/messages/latest?to=%2B6591234567")
+        found = self.messages(to, template_id, dev_key, limit=1)
+        if not found:
+            scope = f" for dev_key {dev_key!r}" if dev_key else ""
+            raise ControlError(404, f"no message to {to!r}{scope}")
+        return found[0]
+
+    def message(self, message_id: str) -> SentMessage:
+        found = self.store.find_message(message_id)
+        if found is None:
+            raise ControlError(404, f"no message with message_id {message_id!r}")
+        return SentMessage.of(found, self.now(found.tenant))
+
+    # the virtual clock --------------------------------------------------------------------
+    def clock(self, dev_key: str | None = None) -> ClockView:
+        return ClockView(dev_key, self.store.clock_offset(dev_key or ""), self.now(dev_key))
+
+    def advance_clock(self, seconds: Any, dev_key: str | None = None) -> ClockView:
+        """Move the virtual clock of everyone (or of one dev_key) forward; the steps that time
+        brings (deliveries, timeouts) are recorded before this returns."""
+        if not _is_seconds(seconds):
+            raise ControlError(400, f"advance_seconds: expected a number of seconds from 0 to {int(MAX_ADVANCE)}, "
+                                    f"got {seconds!r}")
+        if self.store.clock_offset(dev_key or "") + float(seconds) > MAX_ADVANCE:
+            raise ControlError(400, f"the virtual clock can run at most {int(MAX_ADVANCE)} s ahead; "
+                                    "POST /_mock/reset to start over")
+        self.store.advance_clock(float(seconds), dev_key)
+        while self.service.settle_due() > 0:  # bounded: each message settles once per timed step
+            pass
+        return self.clock(dev_key)
+
+    def reset(self, dev_key: str | None = None) -> str:
+        """Forget all state (and the stream's records), or one dev_key's."""
+        self.service.reset(dev_key)
+        self.scenarios.reset(dev_key)
+        return "all" if dev_key is None else dev_key
+
+    # templates ----------------------------------------------------------------------------
+    def review(self, template_id: str, dev_key: str, status: Any, remark: str = "") -> Template:
+        """Approve (2), reject (3) or send back to pending (1) a template of one dev_key."""
+        check_review_status(status)
+        try:
+            return self.service.review_template(dev_key, template_id, status, remark)
+        except ApiError as error:
+            raise ControlError(404, f"{error.message}: template {template_id!r} of dev_key {dev_key!r}") from None
+
+    # scenarios ----------------------------------------------------------------------------
+    def scenarios_listing(self) -> dict[str, Any]:
+        """Every scenario with its description, the active ones, files that failed, magic values."""
+        library = self.scenarios.library
+        library.refresh(force=True)
+        listed = [s.summary() for s in sorted(library.scenarios.values(), key=lambda s: s.name)]
+        errors = [{"file": e.file, "message": e.message, "at": iso(e.at)} for e in library.errors.values()]
+        rows = [{"recipients": list(r.recipients), "outcome": r.outcome, "error": r.error} for r in magic.table()]
+        return {"scenarios": listed, "active": self.scenarios.active(), "errors": errors,
+                "magic_values": {"enabled": self.scenarios.magic_values, "table": rows}}
+
+    def active_scenarios(self) -> dict[str, Any]:
+        return self.scenarios.active()
+
+    def set_scenario(self, name: str | None, dev_key: str | None = None) -> dict[str, Any]:
+        """Make a scenario active for everyone or one dev_key; None goes back to realistic."""
+        try:
+            self.scenarios.activate(name, dev_key)
+        except KeyError:
+            known = ", ".join(sorted(self.scenarios.library.scenarios))
+            raise ControlError(404, f"no scenario {name!r}; known: {known}") from None
+        return self.scenarios.active()
+
+    # what happened ------------------------------------------------------------------------
+    def requests(self, dev_key: str | None = None, limit: int = 100, plane: str = "api") -> list[Entry]:
+        """The journal, newest first: API requests (`plane="api"`), control-plane changes
+        (`"control"`) or both (`"all"`)."""
+        _check_limit(limit, MAX_LIMIT)
+        if plane not in (*PLANES, "all"):
+            raise ControlError(400, f"plane: expected api, control or all, got {plane!r}")
+        return self.journal.recent(limit, dev_key, plane)
+
+    def events(self, after: int = 0, dev_key: str | None = None, limit: int = 100,
+               types: Sequence[str] | None = None) -> EventPage:
+        """Stream records after a cursor, oldest first."""
+        _check_limit(limit, MAX_READ)
+        if after < 0:
+            raise ControlError(400, f"after: expected a cursor >= 0 (a record's id), got {after}")
+        unknown = sorted(set(types or ()) - set(TYPES))
+        if unknown:
+            raise ControlError(400, f"type: unknown record type {unknown[0]!r}; use {', '.join(TYPES)}")
+        oldest, head = self.store.event_bounds()  # read first: what is appended after is read next time
+        found = self.store.read_events(after, dev_key, tuple(types) if types else None, limit)
+        return EventPage(found, found[-1].seq if found else max(after, head), head, oldest)
+
+    def claim_events(self, consumer: str, limit: int = 100, lease_seconds: float = 30.0) -> list[StreamEvent]:
+        """Records for a consumer that must act on each once across workers and replicas (see
+        Store.claim_events); acknowledge them with ack_events once acted on."""
+        _check_consumer(consumer)
+        _check_limit(limit, MAX_CLAIM)
+        if not (isinstance(lease_seconds, (int, float)) and math.isfinite(lease_seconds)
+                and 0 < lease_seconds <= 86400):
+            raise ControlError(400, f"lease_seconds: expected seconds from 0 to 86400, got {lease_seconds!r}")
+        return self.store.claim_events(consumer, limit, float(lease_seconds))
+
+    def ack_events(self, consumer: str, ids: Sequence[int]) -> int:
+        _check_consumer(consumer)
+        return self.store.ack_events(consumer, list(ids))
+
+
+def check_review_status(status: Any) -> None:
+    if status not in (1, 2, 3) or isinstance(status, bool):
+        raise ControlError(400, f"status: expected 1 (pending), 2 (approved) or 3 (rejected), got {status!r}")
+
+
+def _is_seconds(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and 0 <= value <= MAX_ADVANCE
+
+
+def _check_limit(limit: int, most: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
+        raise ControlError(400, f"limit: expected a whole number from 1 to {most}, got {limit!r}")
+
+
+def _check_consumer(consumer: Any) -> None:
+    if not isinstance(consumer, str) or not 1 <= len(consumer) <= 100 or not consumer.isprintable():
+        raise ControlError(400, f"consumer: expected a name of 1 to 100 printable characters, got {consumer!r}")

@@ -1,0 +1,177 @@
+"""The control plane over HTTP: each route of its OpenAPI document (`data/admin-openapi.yaml`)
+adapted to a ControlPlane method. Reads query strings and JSON bodies, answers JSON; errors are
+`{"code": <HTTP status>, "message": ...}`. Pure: no web framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from mockserver.bodies import parse_json
+from mockserver.control import ControlPlane, check_review_status
+from mockserver.errors import ApiError, ControlError
+from mockserver.pipeline import ApiReply, ApiRequest
+from mockserver.views import entry_view, event_view
+
+Handler = Callable[["ControlHttp", "Call"], Any]
+
+
+class Call:
+    """One control-plane request: its query arguments, path parameters and JSON body."""
+
+    def __init__(self, request: ApiRequest, params: dict[str, str], max_json_depth: int) -> None:
+        self.request = request
+        self.params = params
+        self.args = {k: v[0] for k, v in parse_qs(request.query, keep_blank_values=True).items()}
+        self._depth = max_json_depth
+
+    def arg(self, name: str) -> str | None:
+        return self.args.get(name)
+
+    def int_arg(self, name: str, default: int, most: int = 10_000) -> int:
+        raw = self.args.get(name)
+        if raw is None:
+            return default
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= most:
+            raise ControlError(400, f"{name}: expected a whole number from 1 to {most}, got {raw!r}")
+        return int(raw)
+
+    def body(self, optional: bool = False) -> dict[str, Any]:
+        raw = self.request.body
+        if optional and not raw.strip():
+            return {}
+        if self.request.too_large:
+            raise ControlError(400, "the body is larger than the mock accepts (setting max_body_bytes)")
+        try:
+            value = parse_json(raw, self.request.header("content-type"), self._depth)
+        except ApiError as error:
+            raise ControlError(400, error.message) from None
+        if not isinstance(value, dict):
+            raise ControlError(400, "expected a JSON object")
+        return value
+
+    def dev_key(self, body: dict[str, Any] | None = None) -> str | None:
+        """The dev_key of the body, else of the query; None when neither names one."""
+        tenant = (body or {}).get("dev_key", self.args.get("dev_key"))
+        if tenant is not None and (not isinstance(tenant, str) or not tenant):
+            raise ControlError(400, f"dev_key: expected a non-empty string, got {tenant!r}")
+        return tenant
+
+
+class ControlHttp:
+    """Answers the control plane's routes by operationId."""
+
+    def __init__(self, plane: ControlPlane, document: dict[str, Any], max_json_depth: int = 32) -> None:
+        self.plane = plane
+        self.document = document
+        self.max_json_depth = max_json_depth
+        missing = {op["operationId"] for item in document["paths"].values() for op in item.values()
+                   if isinstance(op, dict) and "operationId" in op} - set(HANDLERS)
+        if missing:
+            raise ControlError(500, f"the control plane has no handler for {', '.join(sorted(missing))}")
+
+    def handle(self, operation: str, request: ApiRequest, params: dict[str, str]) -> ApiReply:
+        call = Call(request, params, self.max_json_depth)
+        try:
+            return ApiReply(200, HANDLERS[operation](self, call))
+        except ControlError as error:
+            return ApiReply(error.status, {"code": error.status, "message": error.message})
+
+
+def _messages(http: ControlHttp, call: Call) -> Any:
+    found = http.plane.messages(call.arg("to"), call.arg("template_id"), call.arg("dev_key"),
+                                call.int_arg("limit", 100))
+    return {"messages": [m.as_json() for m in found]}
+
+
+def _latest(http: ControlHttp, call: Call) -> Any:
+    return http.plane.latest(call.arg("to"), call.arg("template_id"), call.arg("dev_key")).as_json()
+
+
+def _advance(http: ControlHttp, call: Call) -> Any:
+    body = call.body()
+    return http.plane.advance_clock(body.get("advance_seconds"), call.dev_key(body)).as_json()
+
+
+def _review(http: ControlHttp, call: Call) -> Any:
+    body = call.body()
+    status = body.get("status")
+    check_review_status(status)  # first: its message is the most useful
+    remark, tenant = body.get("audit_remark", ""), call.dev_key(body)
+    if tenant is None or not isinstance(remark, str):
+        raise ControlError(400, "dev_key (string) is required and audit_remark must be a string")
+    template = http.plane.review(call.params["template_id"], tenant, status, remark)
+    return {"template_id": template.template_id, "status": template.status, "audit_remark": template.audit_remark}
+
+
+def _set_scenario(http: ControlHttp, call: Call) -> Any:
+    body = call.body()
+    name = body.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ControlError(400, f"name: expected a scenario name or null, got {name!r}")
+    return http.plane.set_scenario(name, call.dev_key(body))
+
+
+def _requests(http: ControlHttp, call: Call) -> Any:
+    entries = http.plane.requests(call.arg("dev_key"), call.int_arg("limit", 100), call.arg("plane") or "api")
+    return {"requests": [entry_view(e) for e in entries]}
+
+
+def _events(http: ControlHttp, call: Call) -> Any:
+    raw = call.arg("after") or "0"
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise ControlError(400, f"after: expected a cursor >= 0 (the 'next' of the last page), got {raw!r}")
+    types = [t for t in (call.arg("type") or "").split(",") if t] or None
+    page = http.plane.events(int(raw), call.arg("dev_key"), call.int_arg("limit", 100, 1000), types)
+    return {"events": [event_view(e) for e in page.events], "next": page.next, "head": page.head,
+            "oldest": page.oldest}
+
+
+def _claim(http: ControlHttp, call: Call) -> Any:
+    body = call.body()
+    limit, lease = body.get("limit", 100), body.get("lease_seconds", 30)
+    return {"events": [event_view(e) for e in http.plane.claim_events(_consumer(body), limit, lease)]}
+
+
+def _ack(http: ControlHttp, call: Call) -> Any:
+    body = call.body()
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise ControlError(400, f"ids: expected a list of record ids, got {ids!r}")
+    return {"acknowledged": http.plane.ack_events(_consumer(body), ids)}
+
+
+def _consumer(body: dict[str, Any]) -> str:
+    consumer = body.get("consumer")
+    if not isinstance(consumer, str):
+        raise ControlError(400, f"consumer: expected the consumer's name (a string), got {consumer!r}")
+    return consumer
+
+
+def _health(http: ControlHttp, call: Call) -> Any:
+    health = http.plane.health()
+    return {"status": health.status, "store": health.store, "uptime_seconds": health.uptime_seconds,
+            "messages": health.messages, "contract": health.contract}
+
+
+HANDLERS: dict[str, Handler] = {
+    "health": _health,
+    "list_messages": _messages,
+    "latest_message": _latest,
+    "get_message": lambda http, call: http.plane.message(call.params["message_id"]).as_json(),
+    "get_clock": lambda http, call: http.plane.clock(call.arg("dev_key")).as_json(),
+    "advance_clock": _advance,
+    "reset": lambda http, call: {"reset": http.plane.reset(call.dev_key(call.body(optional=True)))},
+    "list_requests": _requests,
+    "list_events": _events,
+    "claim_events": _claim,
+    "ack_events": _ack,
+    "review_template": _review,
+    "list_scenarios": lambda http, call: http.plane.scenarios_listing(),
+    "get_scenario": lambda http, call: http.plane.active_scenarios(),
+    "set_scenario": _set_scenario,
+    "admin_openapi": lambda http, call: http.document,
+    "contract": lambda http, call: http.plane.contract.document,
+}
