@@ -1,4 +1,5 @@
-"""The app factory: the mock (`OtpMock`) behind a Flask app, for any WSGI server.
+"""The app factory: the mock (`OtpMock`) as a Flask app, for any WSGI server. The mock's routes
+are served by its WSGI adapter in front of Flask (`web/wsgi.py`); Flask keeps its own routes.
 
     >>> app = create_app({"seed": 7})
     >>> app.test_client().get("/_mock/health").status_code
@@ -19,7 +20,7 @@ from mockserver.mock import OtpMock
 from mockserver.otp.clock import Clock
 from mockserver.pipeline import Interceptor
 from mockserver.store import Store
-from mockserver.web import api
+from mockserver.web.wsgi import MockWSGI
 
 
 class MockApp(Flask):
@@ -43,5 +44,5 @@ def create_app(
     app.mock = mock
     app.config.update(MAX_CONTENT_LENGTH=mock.settings.max_body_bytes)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # JSON keeps the order it was given
-    api.register(app, mock)
+    app.wsgi_app = MockWSGI(mock, app.wsgi_app)  # type: ignore[method-assign]
     return app

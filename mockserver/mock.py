@@ -34,6 +34,7 @@ from mockserver.contract import Contract
 from mockserver.control import ControlPlane
 from mockserver.control_http import ControlHttp
 from mockserver.errors import ConfigError
+from mockserver.events import StreamEvent
 from mockserver.journal import Exchange, Journal
 from mockserver.otp.clock import Clock, SystemClock
 from mockserver.otp.model import Template
@@ -92,11 +93,13 @@ class OtpMock:
             self.tick()
         request = ApiRequest(method.upper(), path, {k.lower(): v for k, v in (headers or {}).items()},
                              body, {}, too_large, query)
-        served = self._serve(request)
-        self._record(request, served, at, started)
+        exchanges = _Exchanges(self.journal, request, at, started)
+        with self.store.scope():
+            served = self._serve(request, exchanges)
+            self._record(exchanges, served)
         return served.reply
 
-    def _serve(self, request: ApiRequest) -> Served:
+    def _serve(self, request: ApiRequest, exchanges: _Exchanges) -> Served:
         if request.method == "OPTIONS":
             allowed = self.router.allow(request.path)
             if allowed is not None:
@@ -107,7 +110,7 @@ class OtpMock:
         routed = ApiRequest(request.method, request.path, request.headers, request.body, found.params,
                             request.too_large, request.query)
         if found.route.plane == "api":
-            return self.pipeline.handle(self.contract.by_id[found.route.target], routed)
+            return self.pipeline.handle(self.contract.by_id[found.route.target], routed, exchanges)
         reply = self._control_http.handle(found.route.target, routed, found.params)
         return Served(reply, _control_tenant(routed), found.route.target)
 
@@ -126,20 +129,17 @@ class OtpMock:
         return ApiReply(404, {"code": 404, "message": f"no operation {request.method} {request.path}; the API has: "
                                                       f"{known} (the mock's own routes are under /_mock/)"})
 
-    def _record(self, request: ApiRequest, served: Served, at: float, started: float) -> None:
+    def _record(self, exchanges: _Exchanges, served: Served) -> None:
         """Journal every API request and every control-plane call that changes the mock's state
-        (reads are left out: consoles poll them; so are a consumer's claims); show each to
-        `on_request`."""
-        plane = plane_of(request.path)
-        journalled = plane == "api" or (request.method not in _READS and served.operation not in _BOOKKEEPING)
-        if not journalled and self._on_request is None:
+        (reads are left out: consoles poll them; so are a consumer's claims), unless its record
+        went with the operation's write already; show each to `on_request`."""
+        request = exchanges.request
+        wanted = exchanges.plane == "api" or (request.method not in _READS and served.operation not in _BOOKKEEPING)
+        if not (wanted and not served.journalled) and self._on_request is None:
             return
-        reply = served.reply
-        exchange = Exchange(
-            request.method, request.path, request.query, request.headers, request.body, reply.status, reply.body,
-            reply.data, at, self.service.now(served.tenant or ""), round((time.perf_counter() - started) * 1000, 3),
-            plane, served.tenant, served.operation, served.violations, served.note)
-        if journalled:
+        exchange = exchanges.last if served.journalled and exchanges.last is not None else \
+            exchanges.exchange(served, self.service.now(served.tenant or ""))
+        if wanted and not served.journalled:
             self.journal.record(exchange)
         if self._on_request is not None:
             self._on_request(exchange)
@@ -162,6 +162,26 @@ class OtpMock:
 
     def close(self) -> None:
         self.store.close()
+
+
+class _Exchanges:
+    """One request's journal record in the making (the pipeline's Recorder)."""
+
+    def __init__(self, journal: Journal, request: ApiRequest, at: float, started: float) -> None:
+        self.journal, self.request, self.at, self.started = journal, request, at, started
+        self.plane = plane_of(request.path)
+        self.last: Exchange | None = None
+
+    def exchange(self, served: Served, virtual_now: float) -> Exchange:
+        request, reply = self.request, served.reply
+        self.last = Exchange(
+            request.method, request.path, request.query, request.headers, request.body, reply.status, reply.body,
+            reply.data, self.at, virtual_now, round((time.perf_counter() - self.started) * 1000, 3), self.plane,
+            served.tenant, served.operation, served.violations, served.note)
+        return self.last
+
+    def record(self, served: Served, virtual_now: float) -> StreamEvent:
+        return self.journal.event(self.exchange(served, virtual_now))
 
 
 def _control_tenant(request: ApiRequest) -> str | None:

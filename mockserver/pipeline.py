@@ -10,13 +10,14 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mockserver.auth import KeyRing
 from mockserver.bodies import parse_json
 from mockserver.contract import Contract, Operation
 from mockserver.errors import ApiError, ContractViolation
+from mockserver.events import StreamEvent
 from mockserver.otp.service import REALISTIC, OtpService, SendEffects
 
 log = logging.getLogger("mockserver")
@@ -108,6 +109,8 @@ class Interceptor(Protocol):
 class NoScenarios:
     """The default hook: never intervenes."""
 
+    pure_after = True  # `after` changes nothing and records nothing: a reply may be finished early
+
     def before(self, context: Context) -> ApiReply | PassThrough | None:
         return None
 
@@ -117,25 +120,62 @@ class NoScenarios:
 
 @dataclass(frozen=True)
 class Served:
-    """What the pipeline did with a request, for the journal."""
+    """What the pipeline did with a request, for the journal. `journalled`: its record was
+    written already, with the operation's own write (see Commit)."""
 
     reply: ApiReply
     tenant: str | None = None
     operation: str | None = None
     violations: tuple[str, ...] = ()
     note: str | None = None
+    journalled: bool = False
+    virtual_at: float | None = None
 
 
-Handler = Callable[[OtpService, str, Any, dict[str, str], SendEffects], Any]
+class Recorder(Protocol):
+    """Makes a request's journal record (OtpMock's, for the request at hand)."""
+
+    def record(self, served: Served, virtual_now: float) -> StreamEvent: ...
+
+
+Result = dict[str, Any] | list[Any] | ApiError  # what an operation answers: a body, or an error
+Finisher = Callable[[Result, float], tuple[Served, StreamEvent]]
+
+
+class Commit:
+    """A request's journal record, written by the store in the same atomic operation as the
+    request's own write (one transaction, one round trip). The service asks for the records
+    of the reply it is about to give (`records`), hands them to the store with its write, and
+    says `done()` once the store wrote them; the pipeline then answers with that reply.
+
+    Only with interceptors whose `after` hook is pure (`pure_after = True`): the reply is
+    finished before the write, and a write that does not happen (3004) throws it away."""
+
+    def __init__(self, finish: Finisher) -> None:
+        self._finish = finish
+        self._pending: Served | None = None
+        self.served: Served | None = None
+
+    def records(self, result: Result, virtual_now: float) -> list[StreamEvent]:
+        """The records of the request if its answer is `result` (a reply body, or an error)."""
+        served, record = self._finish(result, virtual_now)
+        self._pending = served
+        return [record]
+
+    def done(self) -> None:
+        self.served = self._pending
+
+
+Handler = Callable[[OtpService, str, Any, dict[str, str], SendEffects, Commit | None], Any]
 HANDLERS: dict[str, Handler] = {
-    "send_otp": lambda s, t, b, p, e: s.send_otp(t, b, e),
-    "send_custom_code": lambda s, t, b, p, e: s.send_custom_code(t, b, e),
-    "verify_otp": lambda s, t, b, p, e: s.verify(t, b),
-    "send_custom_message": lambda s, t, b, p, e: s.send_custom_message(t, b, e),
-    "create_template": lambda s, t, b, p, e: s.create_template(t, b),
-    "list_templates": lambda s, t, b, p, e: s.list_templates(t),
-    "get_template": lambda s, t, b, p, e: s.get_template(t, p["templateId"]),
-    "delete_template": lambda s, t, b, p, e: s.delete_template(t, p["templateId"]),
+    "send_otp": lambda s, t, b, p, e, c: s.send_otp(t, b, e, c),
+    "send_custom_code": lambda s, t, b, p, e, c: s.send_custom_code(t, b, e, c),
+    "verify_otp": lambda s, t, b, p, e, c: s.verify(t, b, c),
+    "send_custom_message": lambda s, t, b, p, e, c: s.send_custom_message(t, b, e, c),
+    "create_template": lambda s, t, b, p, e, c: s.create_template(t, b),
+    "list_templates": lambda s, t, b, p, e, c: s.list_templates(t),
+    "get_template": lambda s, t, b, p, e, c: s.get_template(t, p["templateId"]),
+    "delete_template": lambda s, t, b, p, e, c: s.delete_template(t, p["templateId"]),
 }
 
 
@@ -156,23 +196,18 @@ class Pipeline:
         self.validate_requests = validate_requests
         self.interceptor: Interceptor = interceptor or NoScenarios()
 
-    def handle(self, op: Operation, request: ApiRequest) -> Served:
-        tenant: str | None = None
+    def handle(self, op: Operation, request: ApiRequest, recorder: Recorder | None = None) -> Served:
         try:
-            tenant = self.keys.authenticate(request.header("authorization"), op.operation_id,
-                                            time.time())
+            tenant = self.keys.authenticate(request.header("authorization"), op.operation_id, time.time())
         except ApiError as error:
-            reply = self.error_reply(error)
-        else:
-            reply = self._guarded(op, request, tenant)
-        violations = self._check_reply(op, reply)
-        note = f"fault: {reply.fault} (deliberately outside the contract)" if reply.fault else None
-        return Served(reply, tenant, op.operation_id, violations, note)
+            return self._served(op, None, self.error_reply(error))
+        return self._guarded(op, request, tenant, recorder)
 
-    def _guarded(self, op: Operation, request: ApiRequest, tenant: str) -> ApiReply:
+    def _guarded(self, op: Operation, request: ApiRequest, tenant: str, recorder: Recorder | None) -> Served:
         """Serve an authenticated request; every outcome passes through the `after` hook,
         which sees the parsed body whenever there is one (also on business errors)."""
         context = Context(op, request, tenant)
+        commit: Commit | None = None
         try:
             if self.validate_requests:
                 op.check_params(request.path_params)
@@ -181,7 +216,10 @@ class Pipeline:
             if isinstance(decision, ApiReply):
                 reply = decision
             else:
-                reply = self._run(context, decision or PassThrough())
+                passing = decision or PassThrough()
+                if recorder is not None and getattr(self.interceptor, "pure_after", False):
+                    commit = Commit(self._finisher(context, passing, recorder))
+                reply = self._run(context, passing, commit)
         except ApiError as error:
             reply = self.error_reply(error)
         except Exception:
@@ -189,17 +227,38 @@ class Pipeline:
                 raise
             log.exception("mock bug while serving %s %s", request.method, request.path)
             reply = self.error_reply(ApiError(1000, "internal server error (a bug of the mock; see its log)"))
-        return self.interceptor.after(context, reply)
+            commit = None  # whatever it wrote, the answer is this one
+        if commit is not None and commit.served is not None:
+            return commit.served  # answered (and journalled) with the store's write
+        return self._served(op, tenant, self.interceptor.after(context, reply))
 
-    def _run(self, context: Context, passing: PassThrough) -> ApiReply:
+    def _finisher(self, context: Context, passing: PassThrough, recorder: Recorder) -> Finisher:
+        def finish(result: Result, virtual_now: float) -> tuple[Served, StreamEvent]:
+            reply = self._reply(result, passing.delay)
+            served = self._served(context.operation, context.tenant, self.interceptor.after(context, reply))
+            served = replace(served, journalled=True, virtual_at=virtual_now)
+            return served, recorder.record(served, virtual_now)
+
+        return finish
+
+    def _run(self, context: Context, passing: PassThrough, commit: Commit | None) -> ApiReply:
         handler = HANDLERS[context.operation.operation_id]
         try:
             body = handler(self.service, context.tenant, context.body, context.request.path_params,
-                           passing.effects)
+                           passing.effects, commit)
         except ApiError as error:
-            reply = self.error_reply(error)
-            return ApiReply(reply.status, reply.body, delay=passing.delay)
-        return ApiReply(200, body, delay=passing.delay)
+            return self._reply(error, passing.delay)
+        return self._reply(body, passing.delay)
+
+    def _reply(self, result: Any, delay: float) -> ApiReply:
+        if isinstance(result, ApiError):
+            error = self.error_reply(result)
+            return ApiReply(error.status, error.body, delay=delay)
+        return ApiReply(200, result, delay=delay)
+
+    def _served(self, op: Operation, tenant: str | None, reply: ApiReply) -> Served:
+        note = f"fault: {reply.fault} (deliberately outside the contract)" if reply.fault else None
+        return Served(reply, tenant, op.operation_id, self._check_reply(op, reply), note)
 
     def _body(self, op: Operation, request: ApiRequest) -> Any:
         if not op.has_body:

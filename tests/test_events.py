@@ -25,18 +25,18 @@ class RecordingStore(MemoryStore):
         super().__init__()
         self.writes: list[Message] = []
 
-    def insert_messages(self, batch: list[tuple[Message, str | None]], now: float) -> Message | None:
+    def insert_messages(self, batch: list[tuple[Message, str | None]], now: float, also: Any = ()) -> Message | None:
         self.writes += [m for m, _ in batch]
-        return super().insert_messages(batch, now)
+        return super().insert_messages(batch, now, also)
 
-    def update_message(self, tenant: str, message_id: str, step: Any) -> Any:
+    def update_message(self, tenant: str, message_id: str, step: Any, also: Any = None) -> Any:
         def recorded(message: Message) -> Any:
             updated, result = step(message)
             if updated is not message:
                 self.writes.append(updated)
             return updated, result
 
-        return super().update_message(tenant, message_id, recorded)
+        return super().update_message(tenant, message_id, recorded, also)
 
 
 @pytest.fixture(scope="module")

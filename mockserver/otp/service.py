@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from mockserver.errors import ApiError
 from mockserver.events import StreamEvent
@@ -77,6 +77,15 @@ class SendEffects:
 REALISTIC = SendEffects()
 
 
+class Commit(Protocol):
+    """How a write carries the request's journal record (pipeline.Commit): the records of the
+    answer about to be given, and `done()` once the store wrote them with the write."""
+
+    def records(self, result: dict[str, Any] | ApiError, virtual_now: float) -> list[StreamEvent]: ...
+
+    def done(self) -> None: ...
+
+
 class OtpService:
     """Applies the OTP rules for one store; thread-safe as long as the store is."""
 
@@ -97,7 +106,8 @@ class OtpService:
         self.store.seed_tenant(tenant, self.policy.starting_templates)
 
     # sending ------------------------------------------------------------------------------
-    def send_otp(self, tenant: str, body: dict[str, Any], effects: SendEffects = REALISTIC) -> dict[str, Any]:
+    def send_otp(self, tenant: str, body: dict[str, Any], effects: SendEffects = REALISTIC,
+                 commit: Commit | None = None) -> dict[str, Any]:
         template = self._sendable(tenant, body["template"]["id"])
         config = template.code_config
         if config is None:
@@ -106,17 +116,17 @@ class OtpService:
         drawn = codes.generate(self.rng, config["verify_code_type"], config["verify_code_len"])  # drawn even when
         code = effects.code or drawn  # fixed, so a seeded run's codes stay the same whatever the recipients
         message = self._compose(tenant, "send_otp", OTP, template, body, body["to"], code, effects)
-        return self._deliver(template, message)
+        return self._deliver(template, [message], commit)
 
-    def send_custom_code(self, tenant: str, body: dict[str, Any],
-                         effects: SendEffects = REALISTIC) -> dict[str, Any]:
+    def send_custom_code(self, tenant: str, body: dict[str, Any], effects: SendEffects = REALISTIC,
+                         commit: Commit | None = None) -> dict[str, Any]:
         template = self._sendable(tenant, body["template"]["id"])
         message = self._compose(tenant, "send_custom_code", CUSTOM_CODE, template, body,
                                 body["to"], body["code"], effects)
-        return self._deliver(template, message)
+        return self._deliver(template, [message], commit)
 
-    def send_custom_message(self, tenant: str, body: dict[str, Any],
-                            effects: SendEffects = REALISTIC) -> dict[str, Any]:
+    def send_custom_message(self, tenant: str, body: dict[str, Any], effects: SendEffects = REALISTIC,
+                            commit: Commit | None = None) -> dict[str, Any]:
         template = self._sendable(tenant, body["template"]["id"])
         params = body["template"].get("params") or {}
         if templates.is_authentication(template) and "code" not in params:
@@ -129,7 +139,7 @@ class OtpService:
                           params.get("code"), effects)
             for to in recipients
         ]
-        return self._deliver(template, *messages)
+        return self._deliver(template, messages, commit)
 
     def _sendable(self, tenant: str, template_id: str) -> Template:
         template = self.store.get_template(tenant, template_id)
@@ -179,16 +189,20 @@ class OtpService:
             return now + 60 * (ttl or self.policy.custom_code_ttl_minutes)
         return now + 60 * ttl if ttl else None
 
-    def _deliver(self, template: Template, *messages: Message) -> dict[str, Any]:
+    def _deliver(self, template: Template, messages: list[Message], commit: Commit | None) -> dict[str, Any]:
         """Store the messages of one send atomically, or refuse them all with 3004. The reply
         names the strategy's first channel, as EngageLab's does, whatever the delivery did."""
         first = messages[0]
-        blocking = self.store.insert_messages([(m, self._resend_key(m)) for m in messages], first.created_at)
+        reply = {"message_id": first.message_id, "send_channel": template.strategy[0]}
+        also = commit.records(reply, first.created_at) if commit is not None else ()
+        blocking = self.store.insert_messages([(m, self._resend_key(m)) for m in messages], first.created_at, also)
         if blocking is not None:
             left = max(1, int((blocking.expires_at or first.created_at) - first.created_at) + 1)
             raise ApiError(3004, f"frequency limit: a code sent to {blocking.to[:40]!r} with template "
                                  f"{blocking.template_id!r} is still valid (about {left} s left)")
-        return {"message_id": first.message_id, "send_channel": template.strategy[0]}
+        if commit is not None:
+            commit.done()
+        return reply
 
     def _resend_key(self, message: Message) -> str | None:
         """The 3004 rule's key: one valid code per template and recipient, for guarded operations."""
@@ -198,7 +212,7 @@ class OtpService:
         return f"{message.template_id}\x00{message.to}"
 
     # verification -------------------------------------------------------------------------
-    def verify(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+    def verify(self, tenant: str, body: dict[str, Any], commit: Commit | None = None) -> dict[str, Any]:
         message_id, given = body["message_id"], body["verify_code"]
         now, real = self.now(tenant), self.real_time()
 
@@ -208,13 +222,19 @@ class OtpService:
                                      "caller-made code; verify it in your own system")
             return verify_step(message, given, now, real)
 
-        outcome = self.store.update_message(tenant, message_id, step)
+        def also(outcome: Outcome) -> list[StreamEvent]:
+            assert commit is not None
+            return commit.records(_verify_result(outcome, message_id, given), now)
+
+        outcome = self.store.update_message(tenant, message_id, step, also if commit is not None else None)
         if outcome is None:
             raise ApiError(4001, f"message not exist: message_id {message_id!r}")
-        if outcome in _VERIFY_ERRORS:
-            raise ApiError(3003, _VERIFY_ERRORS[outcome])
-        return {"message_id": message_id, "verify_code": given,
-                "verified": outcome is Outcome.VERIFIED}
+        if commit is not None:
+            commit.done()
+        result = _verify_result(outcome, message_id, given)
+        if isinstance(result, ApiError):
+            raise result
+        return result
 
     # time ---------------------------------------------------------------------------------
     def settle_due(self, limit: int = 1000) -> int:
@@ -266,6 +286,13 @@ class OtpService:
 
     def reset(self, tenant: str | None = None) -> None:
         self.store.reset(tenant)
+
+
+def _verify_result(outcome: Outcome, message_id: str, given: str) -> dict[str, Any] | ApiError:
+    """The answer to a verification: the reply body, or the error to raise."""
+    if outcome in _VERIFY_ERRORS:
+        return ApiError(3003, _VERIFY_ERRORS[outcome])
+    return {"message_id": message_id, "verify_code": given, "verified": outcome is Outcome.VERIFIED}
 
 
 def _settled(message: Message, now: float, real: float) -> tuple[Message, None]:

@@ -37,6 +37,8 @@ NONE = ""  # the value of ACTIVE that turns a startup default (--scenario) off
 class ScenarioEngine:
     """Answers requests from scenarios; thread-safe."""
 
+    pure_after = True  # every effect is decided in `before`: a reply may be finished early
+
     def __init__(self, library: Library, service: OtpService, seed: int | None = None,
                  magic_values: bool = True, default: str | None = None, max_delay: float = 60.0) -> None:
         self.library = library

@@ -14,6 +14,7 @@ is the store's `policy` (`StorePolicy`), applied by `housekeeping()`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -112,14 +113,15 @@ class Store(Protocol):
 
     # messages -----------------------------------------------------------------------------
     def insert_messages(
-        self, batch: list[tuple[Message, str | None]], now: float
+        self, batch: list[tuple[Message, str | None]], now: float, also: Sequence[StreamEvent] = ()
     ) -> Message | None:
         """Store messages unless one of their resend keys belongs to a message still active.
 
         Atomic for the whole batch: returns the blocking message (and stores nothing) when a key
         is held by a message active at `now`, or appears twice in the batch; else stores every
-        message, appends one `message` record per message to the stream, and returns None. A
-        key of None means no resend rule applies to that message.
+        message, appends one `message` record per message to the stream, then the records
+        `also` (the request's journal record: one write for both), and returns None. A key of
+        None means no resend rule applies to that message.
         """
 
     def get_message(self, tenant: str, message_id: str) -> Message | None: ...
@@ -128,11 +130,13 @@ class Store(Protocol):
         """A message by its id whatever its tenant (ids are unique across tenants): one lookup."""
 
     def update_message(
-        self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]
+        self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]],
+        also: Callable[[T], Sequence[StreamEvent]] | None = None,
     ) -> T | None:
         """Apply a pure `step` to one message atomically, appending a `message` record for the
-        lifecycle steps it added; None when the message is unknown. `step` may run more than
-        once (optimistic back-ends retry on conflict)."""
+        lifecycle steps it added, then the records `also(result)` gives; None when the message
+        is unknown. `step` and `also` may run more than once (optimistic back-ends retry on
+        conflict); an exception from either writes nothing."""
 
     def find_messages(self, query: MessageQuery) -> list[Message]:
         """Messages newest first, filtered."""
@@ -192,6 +196,10 @@ class Store(Protocol):
 
     def ack_events(self, consumer: str, seqs: Sequence[int]) -> int:
         """Mark claimed records as done; returns how many were pending."""
+
+    def scope(self) -> AbstractContextManager[None]:
+        """One request: a store that caches what rarely changes may check its cache once for the
+        request instead of at every read (`with store.scope(): ...`)."""
 
     def next_node(self) -> int:
         """A number for a process's message ids, one more than the last this store handed out

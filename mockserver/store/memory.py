@@ -9,6 +9,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, TypeVar
@@ -252,7 +253,7 @@ class MemoryStore:
 
     # messages -----------------------------------------------------------------------------
     def insert_messages(
-        self, batch: list[tuple[Message, str | None]], now: float
+        self, batch: list[tuple[Message, str | None]], now: float, also: Sequence[StreamEvent] = ()
     ) -> Message | None:
         with self._lock:
             blocking = find_blocking(batch, now, self._holder)
@@ -261,7 +262,7 @@ class MemoryStore:
             real = self._real_time()
             for message, key in batch:
                 self._insert(message, key, real)
-            self._stream.append(message_events([(None, m) for m, _ in batch], real))
+            self._stream.append([*message_events([(None, m) for m, _ in batch], real), *also])
             # A bounded share of the purge per send: a million messages expiring at once must not
             # stall one request (measured: 2.9 s); the backlog drains send by send, and purge()
             # takes it all.
@@ -316,7 +317,8 @@ class MemoryStore:
         return None if tenant is None else self.get_message(tenant, message_id)
 
     def update_message(
-        self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]
+        self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]],
+        also: Callable[[T], Sequence[StreamEvent]] | None = None,
     ) -> T | None:
         with self._lock:
             state = self._tenants.get(tenant)
@@ -325,11 +327,11 @@ class MemoryStore:
                 return None
             current = _unpack(packed)
             updated, result = step(current)
+            extra = also(result) if also is not None else ()
+            event = message_event(current, updated, self._real_time()) if updated is not current else None
             if updated is not current:  # steps return the message itself when nothing changed
                 state.messages[message_id] = _pack(updated)
-                event = message_event(current, updated, self._real_time())
-                if event is not None:
-                    self._stream.append([event])
+            self._stream.append([*([event] if event is not None else []), *extra])
             self._set_due(updated, state)
             return result
 
@@ -467,6 +469,9 @@ class MemoryStore:
 
     def next_node(self) -> int:
         return os.getpid()  # one process: no other shares this store
+
+    def scope(self) -> AbstractContextManager[None]:
+        return nullcontext()  # reads are current already
 
     def close(self) -> None:
         pass

@@ -20,12 +20,23 @@ bounded number of times). Keys live under one prefix:
     {p}:ev:seq           string the stream's last sequence number (never reset)
     {p}:ev:data          hash   seq -> record;  {p}:ev:all  zset of seqs;  {p}:ev:t:{tenant}  zset
     {p}:evc:{consumer}   string the consumer's cursor;  {p}:evc:{consumer}:pend  zset seq by lease end
+    {p}:gen              string one more for every write to what processes cache (never reset)
+
+What every request reads and rarely changes (templates, clock offsets, control values, who is
+seeded) is cached in each process under `{p}:gen`: within a request (`scope()`), the first
+cached read fetches the counter in the same round trip, and the cache is kept only while the
+counter has not moved since it was filled, so a request never uses a value some replica changed
+before it began. Each thread talks to Redis over a connection of its own (no pool lookups).
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import redis
@@ -68,14 +79,14 @@ local function set_due(p, tenant, id, due)
   end
 end
 """
-# insert_messages: ARGV = prefix, now, real, then 9 values per message: tenant, message_id,
-# resend key ('' none), JSON, created_at, purge_at, due ('' none), record, purge member.
+# insert_messages: ARGV = prefix, now, real, the number of messages, then 9 values per message:
+# tenant, message_id, resend key ('' none), JSON, created_at, purge_at, due ('' none), record,
+# purge member; then a tenant and a record per record to append after them (`also`).
 _SEND = _APPEND + """
-local p, now, real = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local n = (#ARGV - 3) / 9
+local p, now, real, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local seen = {}
 for i = 0, n - 1 do
-  local b = 3 + i * 9
+  local b = 4 + i * 9
   local tenant, key = ARGV[b + 1], ARGV[b + 3]
   if key ~= '' then
     local slot = tenant .. '\\0' .. key
@@ -94,7 +105,7 @@ for i = 0, n - 1 do
   end
 end
 for i = 0, n - 1 do
-  local b = 3 + i * 9
+  local b = 4 + i * 9
   local tenant, id, key = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local t = p .. ':t:' .. tenant
   redis.call('HSET', t .. ':msg', id, ARGV[b + 4])
@@ -107,9 +118,11 @@ for i = 0, n - 1 do
   set_due(p, tenant, id, ARGV[b + 7])
   append(p, tenant, ARGV[b + 8])
 end
+for i = 5 + n * 9, #ARGV, 2 do append(p, ARGV[i], ARGV[i + 1]) end
 return {'ok', redis.call('ZCARD', p .. ':purge')}
 """
-# update_message: ARGV = prefix, tenant, message_id, JSON read, new JSON ('' unchanged), due, record ('').
+# update_message: ARGV = prefix, tenant, message_id, JSON read, new JSON ('' unchanged), due, record
+# (''), then a tenant and a record per record to append after it (`also`).
 _CAS = _APPEND + """
 local p, tenant, id = ARGV[1], ARGV[2], ARGV[3]
 local current = redis.call('HGET', p .. ':t:' .. tenant .. ':msg', id)
@@ -117,6 +130,7 @@ if current ~= ARGV[4] then return {'conflict', current} end
 if ARGV[5] ~= '' then redis.call('HSET', p .. ':t:' .. tenant .. ':msg', id, ARGV[5]) end
 set_due(p, tenant, id, ARGV[6])
 if ARGV[7] ~= '' then append(p, tenant, ARGV[7]) end
+for i = 8, #ARGV, 2 do append(p, ARGV[i], ARGV[i + 1]) end
 return {'ok'}
 """
 # Drop one message; its resend key goes too unless a newer message holds it now.
@@ -188,19 +202,78 @@ class RedisStore:
 
     def __init__(self, url: str, policy: StorePolicy | None = None,
                  real_time: Callable[[], float] = time.time, prefix: str = "otp-mock", **limits: Any) -> None:
-        self.db: Any = redis.Redis.from_url(url, decode_responses=True)  # str replies; loose stubs
+        self.url = url
         self.policy = StorePolicy.of(policy, limits)
         self._p = prefix
+        self._gen = f"{prefix}:gen"
         self._real_time = real_time
-        self._send = self.db.register_script(_SEND)
-        self._cas = self.db.register_script(_CAS)
-        self._drop_script = self.db.register_script(_DROP)
-        self._trim = self.db.register_script(_TRIM)
-        self._claim = self.db.register_script(_CLAIM)
-        self._record = self.db.register_script(_RECORD)
+        self._local = threading.local()
+        self._clients: list[tuple[int, Any]] = []  # (pid, client): a process closes only its own
+        self._finalizer = weakref.finalize(self, _close_clients, self._clients)  # a dropped store lets go too
+        self._cache: dict[tuple[str, ...], Any] = {}
+        self._cache_gen: str | None = None
+        self._cache_lock = threading.Lock()
+        scripts = self.db
+        self._send = scripts.register_script(_SEND)
+        self._cas = scripts.register_script(_CAS)
+        self._drop_script = scripts.register_script(_DROP)
+        self._trim = scripts.register_script(_TRIM)
+        self._claim = scripts.register_script(_CLAIM)
+        self._record = scripts.register_script(_RECORD)
+
+    @property
+    def db(self) -> Any:
+        """This thread's client (str replies; loose stubs): one connection each, made again in a
+        forked process."""
+        client = getattr(self._local, "client", None)
+        if client is None or self._local.pid != os.getpid():
+            client = redis.Redis.from_url(self.url, decode_responses=True, single_connection_client=True)
+            self._local.client, self._local.pid = client, os.getpid()
+            self._clients.append((os.getpid(), client))
+        return client
 
     def _k(self, tenant: str, kind: str) -> str:
         return f"{self._p}:t:{tenant}:{kind}"
+
+    # the cache of rarely-changing values -----------------------------------------------------
+    @contextmanager
+    def scope(self) -> Iterator[None]:
+        """One request: cached reads inside it are checked against `{p}:gen` once, at the first."""
+        self._local.scoped, self._local.checked = True, False
+        try:
+            yield
+        finally:
+            self._local.scoped = False
+
+    def _cached(self, key: tuple[str, ...], load: Callable[[Any], Any], parse: Callable[[Any], T]) -> T:
+        """`parse` of what `load(pipe)` queues, from the cache when it is current (see the
+        module's docstring); outside a scope, always read."""
+        if not getattr(self._local, "scoped", False):
+            pipe = self.db.pipeline(transaction=False)
+            load(pipe)
+            return parse(pipe.execute()[0])
+        if self._local.checked:
+            with self._cache_lock:
+                if key in self._cache:
+                    return self._cache[key]  # type: ignore[no-any-return]
+        pipe = self.db.pipeline(transaction=False)
+        pipe.get(self._gen)
+        load(pipe)
+        gen, raw = pipe.execute()
+        value = parse(raw)
+        with self._cache_lock:
+            if gen != self._cache_gen:  # something cached changed, somewhere: start over
+                self._cache, self._cache_gen = {}, gen
+            if len(self._cache) < 10_000:
+                self._cache[key] = value
+        self._local.checked = True
+        return value
+
+    def _bump(self, pipe: Any) -> None:
+        """Queue the counter's step with a write to what processes cache; this thread's next
+        cached read checks the counter again, so a request sees its own writes."""
+        pipe.incr(self._gen)
+        self._local.checked = False
 
     def _atomic(self, watch: list[str], body: Callable[[Any], T]) -> T:
         """Run `body(pipe)` under WATCH until no watched key changed meanwhile."""
@@ -215,7 +288,7 @@ class RedisStore:
 
     # tenants ------------------------------------------------------------------------------
     def seed_tenant(self, tenant: str, templates: Iterable[Template]) -> None:
-        if self.db.sismember(f"{self._p}:seeded", tenant):
+        if self._cached(("seeded", tenant), lambda pipe: pipe.sismember(f"{self._p}:seeded", tenant), bool):
             return
         rows = list(templates)
 
@@ -231,6 +304,7 @@ class RedisStore:
                 pipe.hsetnx(self._k(tenant, "tpl"), template.template_id, template_to_json(template))
                 pipe.zadd(self._k(tenant, "tplorder"), {template.template_id: first + offset}, nx=True)
             pipe.incrby(f"{self._p}:seq", len(rows) + 1)
+            self._bump(pipe)
             pipe.execute()
 
         self._atomic([f"{self._p}:seeded", f"{self._p}:seq"], body)
@@ -241,7 +315,10 @@ class RedisStore:
             keys += list(self.db.scan_iter(f"{self._p}:ev:t:*", count=1000))
             keys += [f"{self._p}:{name}" for name in ("clock", "tenants", "seeded", "touched", "seq", "purge",
                                                        "due", "mid", "ev:data", "ev:all")]
-            self.db.delete(*keys)
+            pipe = self.db.pipeline()
+            pipe.delete(*keys)
+            self._bump(pipe)
+            pipe.execute()
             return
         self._forget(tenant)
 
@@ -260,6 +337,7 @@ class RedisStore:
         pipe.srem(f"{self._p}:tenants", tenant)
         pipe.zrem(f"{self._p}:touched", tenant)
         pipe.hdel(f"{self._p}:clock", tenant)
+        self._bump(pipe)
         pipe.execute()
 
     def tenants(self) -> list[str]:
@@ -267,8 +345,8 @@ class RedisStore:
 
     # clock --------------------------------------------------------------------------------
     def clock_offset(self, tenant: str) -> float:
-        values = self.db.hmget(f"{self._p}:clock", "", tenant) if tenant else [self.db.hget(f"{self._p}:clock", "")]
-        return sum(float(v) for v in values if v is not None)
+        return self._cached(("clock", tenant), lambda pipe: pipe.hmget(f"{self._p}:clock", "", tenant),
+                            lambda values: sum(float(v) for v in values[: 2 if tenant else 1] if v is not None))
 
     def advance_clock(self, seconds: float, tenant: str | None = None) -> float:
         def body(pipe: Any) -> None:  # timed steps come closer by as much, atomically with the clock
@@ -279,6 +357,7 @@ class RedisStore:
             pipe.hincrbyfloat(f"{self._p}:clock", tenant or "", seconds)
             if moved:
                 pipe.zadd(f"{self._p}:due", moved)
+            self._bump(pipe)
             pipe.execute()
 
         self._atomic([f"{self._p}:due"], body)
@@ -286,8 +365,9 @@ class RedisStore:
 
     # templates ----------------------------------------------------------------------------
     def get_template(self, tenant: str, template_id: str) -> Template | None:
-        raw = self.db.hget(self._k(tenant, "tpl"), template_id)
-        return template_from_json(raw) if raw else None
+        return self._cached(("template", tenant, template_id),
+                            lambda pipe: pipe.hget(self._k(tenant, "tpl"), template_id),
+                            lambda raw: template_from_json(raw) if raw else None)
 
     def list_templates(self, tenant: str) -> list[Template]:
         ids = self.db.zrange(self._k(tenant, "tplorder"), 0, -1)
@@ -298,8 +378,11 @@ class RedisStore:
         seq = self.db.incr(f"{self._p}:seq")
         added = self.db.hsetnx(self._k(tenant, "tpl"), template.template_id, template_to_json(template))
         if added:
-            self.db.zadd(self._k(tenant, "tplorder"), {template.template_id: seq})
-            self.db.sadd(f"{self._p}:tenants", tenant)
+            pipe = self.db.pipeline()
+            pipe.zadd(self._k(tenant, "tplorder"), {template.template_id: seq})
+            pipe.sadd(f"{self._p}:tenants", tenant)
+            self._bump(pipe)
+            pipe.execute()
         return bool(added)
 
     def replace_template(self, tenant: str, template: Template) -> bool:
@@ -308,6 +391,7 @@ class RedisStore:
                 return False
             pipe.multi()
             pipe.hset(self._k(tenant, "tpl"), template.template_id, template_to_json(template))
+            self._bump(pipe)
             pipe.execute()
             return True
 
@@ -317,19 +401,23 @@ class RedisStore:
         pipe = self.db.pipeline()
         pipe.hdel(self._k(tenant, "tpl"), template_id)
         pipe.zrem(self._k(tenant, "tplorder"), template_id)
+        self._bump(pipe)
         return bool(pipe.execute()[0])
 
     # messages -----------------------------------------------------------------------------
-    def insert_messages(self, batch: list[tuple[Message, str | None]], now: float) -> Message | None:
+    def insert_messages(self, batch: list[tuple[Message, str | None]], now: float,
+                        also: Sequence[StreamEvent] = ()) -> Message | None:
         real = self._real_time()
         records = message_events([(None, m) for m, _ in batch], real)
-        args: list[Any] = [self._p, now, real]
+        args: list[Any] = [self._p, now, real, len(batch)]
         for (message, key), record in zip(batch, records, strict=True):
             due = message.next_due()
             args += [message.tenant, message.message_id, key or "", message_to_json(message), message.created_at,
                      purge_deadline(message, real, self.policy.retention_seconds), "" if due is None else due,
                      encode(record), f"{message.tenant}\x00{message.message_id}\x00{key or ''}"]
-        reply = self._send(args=args)
+        for event in also:
+            args += [event.tenant or "", encode(event)]
+        reply = self._send(args=args, client=self.db)
         if reply[0] == "dup":
             return batch[int(reply[1])][0]
         if reply[0] == "block":
@@ -346,7 +434,8 @@ class RedisStore:
         tenant = self.db.hget(f"{self._p}:mid", message_id)
         return None if tenant is None else self.get_message(tenant, message_id)
 
-    def update_message(self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]) -> T | None:
+    def update_message(self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]],
+                       also: Callable[[T], Sequence[StreamEvent]] | None = None) -> T | None:
         raw = self.db.hget(self._k(tenant, "msg"), message_id)
         for _ in range(RETRIES):
             if raw is None:
@@ -355,9 +444,11 @@ class RedisStore:
             updated, result = step(current)
             event = message_event(current, updated, self._real_time())
             due = updated.next_due()
-            reply = self._cas(args=[self._p, tenant, message_id, raw,
-                                    "" if updated is current else message_to_json(updated),
-                                    "" if due is None else due, "" if event is None else encode(event)])
+            args: list[Any] = [self._p, tenant, message_id, raw, "" if updated is current else message_to_json(updated),
+                               "" if due is None else due, "" if event is None else encode(event)]
+            for extra in also(result) if also is not None else ():
+                args += [extra.tenant or "", encode(extra)]
+            reply = self._cas(args=args, client=self.db)
             if reply[0] == "ok":
                 return result
             raw = reply[1]  # changed meanwhile: try again on what is there now
@@ -413,7 +504,7 @@ class RedisStore:
         excess = int(self.db.zcard(f"{self._p}:progress")) - self.policy.max_progress
         if excess > 0:
             self._forget_progress(self.db.zrange(f"{self._p}:progress", 0, excess - 1))
-        self._trim(args=[self._p, self.policy.max_events, PURGE_BATCH])
+        self._trim(args=[self._p, self.policy.max_events, PURGE_BATCH], client=self.db)
 
     def _cap(self) -> None:
         excess = self.count_messages() - self.policy.max_messages
@@ -430,14 +521,19 @@ class RedisStore:
 
     # the control plane's state ------------------------------------------------------------
     def get_values(self, names: Sequence[str]) -> dict[str, str]:
-        found = self.db.hmget(f"{self._p}:control", list(names)) if names else []
-        return {name: value for name, value in zip(names, found, strict=True) if value is not None}
+        if not names:
+            return {}
+        return dict(self._cached(("values", *names), lambda pipe: pipe.hmget(f"{self._p}:control", list(names)),
+                                 lambda found: {n: v for n, v in zip(names, found, strict=True) if v is not None}))
 
     def set_value(self, name: str, value: str | None) -> None:
+        pipe = self.db.pipeline()
         if value is None:
-            self.db.hdel(f"{self._p}:control", name)
+            pipe.hdel(f"{self._p}:control", name)
         else:
-            self.db.hset(f"{self._p}:control", name, value)
+            pipe.hset(f"{self._p}:control", name, value)
+        self._bump(pipe)
+        pipe.execute()
 
     def values(self, prefix: str) -> dict[str, str]:
         every: dict[str, str] = self.db.hgetall(f"{self._p}:control")
@@ -487,7 +583,7 @@ class RedisStore:
         args: list[Any] = [self._p]
         for event in events:
             args += [event.tenant or "", encode(event)]
-        return [int(seq) for seq in self._record(args=args)]
+        return [int(seq) for seq in self._record(args=args, client=self.db)]
 
     def read_events(self, after: int = 0, tenant: str | None = None, types: Sequence[str] | None = None,
                     limit: int = 100) -> list[StreamEvent]:
@@ -529,7 +625,8 @@ class RedisStore:
 
     def claim_events(self, consumer: str, limit: int, lease_seconds: float) -> list[StreamEvent]:
         real_now = self._real_time()
-        out = self._claim(args=[self._p, consumer, min(limit, MAX_CLAIM), real_now, real_now + lease_seconds])
+        out = self._claim(args=[self._p, consumer, min(limit, MAX_CLAIM), real_now, real_now + lease_seconds],
+                          client=self.db)
         return [decode(int(out[i]), out[i + 1]) for i in range(0, len(out), 2) if out[i + 1] is not None]
 
     def ack_events(self, consumer: str, seqs: Sequence[int]) -> int:
@@ -541,4 +638,12 @@ class RedisStore:
         return int(self.db.incr(f"{self._p}:node"))  # never reset: a live replica may hold any node
 
     def close(self) -> None:
-        self.db.close()
+        self._finalizer()
+
+
+def _close_clients(clients: list[tuple[int, Any]]) -> None:
+    for pid, client in clients:
+        if pid == os.getpid():  # a forked process's inherited sockets are its parent's
+            client.close()
+            client.connection_pool.disconnect()
+    clients.clear()

@@ -30,7 +30,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -302,13 +302,16 @@ class SqliteStore:
             return cursor.rowcount == 1
 
     # messages -----------------------------------------------------------------------------
-    def insert_messages(self, batch: list[tuple[Message, str | None]], now: float) -> Message | None:
+    def insert_messages(self, batch: list[tuple[Message, str | None]], now: float,
+                        also: Sequence[StreamEvent] = ()) -> Message | None:
         real = self._real_time()
         offsets = {m.tenant: self.clock_offset(m.tenant) for m, _ in batch}
         rows = [(m.tenant, m.message_id, key, m.to, m.template_id, m.created_at,
                  purge_deadline(m, real, self.policy.retention_seconds), message_to_json(m),
                  due_estimate(m, offsets[m.tenant])) for m, key in batch]
-        records = [encode(e) for e in message_events([(None, m) for m, _ in batch], real)]
+        records: list[tuple[str, str | None, str]] = [("message", m.tenant, encode(e)) for (m, _), e in
+                   zip(batch, message_events([(None, m) for m, _ in batch], real), strict=True)]
+        records += [(e.type, e.tenant, encode(e)) for e in also]
         with self._write() as db:  # the rows are encoded before: the other workers wait less
 
             def holder(tenant: str, key: str) -> Message | None:
@@ -322,7 +325,7 @@ class SqliteStore:
             db.executemany(
                 "INSERT INTO messages (tenant, message_id, resend_key, recipient, template_id, created_at, "
                 "purge_at, data, due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            self._append(db, [("message", m.tenant, raw) for (m, _), raw in zip(batch, records, strict=True)])
+            self._append(db, records)
             self._touch(db, offsets, real)
             self._known += len(batch)
             if self._known > self.policy.max_messages:
@@ -346,7 +349,8 @@ class SqliteStore:
         rows = self._db.rows("SELECT data FROM messages WHERE message_id = ? LIMIT 1", (message_id,))
         return message_from_json(rows[0][0]) if rows else None
 
-    def update_message(self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]]) -> T | None:
+    def update_message(self, tenant: str, message_id: str, step: Callable[[Message], tuple[Message, T]],
+                       also: Callable[[T], Sequence[StreamEvent]] | None = None) -> T | None:
         offset = self.clock_offset(tenant)
         with self._write() as db:
             row = db.execute("SELECT data FROM messages WHERE tenant = ? AND message_id = ?",
@@ -355,11 +359,15 @@ class SqliteStore:
                 return None
             current = message_from_json(row[0])
             updated, result = step(current)
-            db.execute("UPDATE messages SET data = ?, due = ? WHERE tenant = ? AND message_id = ?",
-                       (message_to_json(updated), due_estimate(updated, offset), tenant, message_id))
             event = message_event(current, updated, self._real_time())
-            if event is not None:
-                self._append(db, [("message", tenant, encode(event))])
+            records = [*([event] if event is not None else []), *(also(result) if also is not None else ())]
+            if updated is not current:
+                db.execute("UPDATE messages SET data = ?, due = ? WHERE tenant = ? AND message_id = ?",
+                           (message_to_json(updated), due_estimate(updated, offset), tenant, message_id))
+            else:
+                db.execute("UPDATE messages SET due = ? WHERE tenant = ? AND message_id = ?",
+                           (due_estimate(updated, offset), tenant, message_id))
+            self._append(db, [(e.type, e.tenant, encode(e)) for e in records])
             return result
 
     def find_messages(self, query: MessageQuery) -> list[Message]:
@@ -533,6 +541,9 @@ class SqliteStore:
             db.execute("INSERT INTO counters (name, value) VALUES ('node', 1) "
                        "ON CONFLICT (name) DO UPDATE SET value = value + 1")
             return int(db.execute("SELECT value FROM counters WHERE name = 'node'").fetchone()[0])
+
+    def scope(self) -> AbstractContextManager[None]:
+        return nullcontext()  # reads are current already
 
     def close(self) -> None:
         self._db.close()
