@@ -33,7 +33,7 @@ from mockserver.config import Settings
 from mockserver.contract import Contract
 from mockserver.control import ControlPlane
 from mockserver.control_http import ControlHttp
-from mockserver.errors import ConfigError
+from mockserver.errors import ConfigError, MockError
 from mockserver.events import StreamEvent
 from mockserver.journal import Exchange, Journal
 from mockserver.otp.clock import Clock, SystemClock
@@ -45,11 +45,13 @@ from mockserver.router import Found, Router, plane_of
 from mockserver.scenarios.engine import ScenarioEngine
 from mockserver.scenarios.library import Library
 from mockserver.store import Store, StorePolicy, open_store
+from mockserver.store.base import StaleRead
 from mockserver.store.policy import Cadence
 
 DATA = Path(__file__).parent / "data"
 log = logging.getLogger("mockserver")
 RequestObserver = Callable[[Exchange], None]
+STALE_RETRIES = 20
 _READS = ("GET", "HEAD", "OPTIONS")
 _BOOKKEEPING = ("claim_events", "ack_events")  # a consumer's claims would feed the stream it reads
 
@@ -93,11 +95,19 @@ class OtpMock:
             self.tick()
         request = ApiRequest(method.upper(), path, {k.lower(): v for k, v in (headers or {}).items()},
                              body, {}, too_large, query)
-        exchanges = _Exchanges(self.journal, request, at, started)
-        with self.store.scope():
-            served = self._serve(request, exchanges)
-            self._record(exchanges, served)
-        return served.reply
+        for _ in range(STALE_RETRIES):  # a store with a cache may find it stale: the request runs again
+            exchanges = _Exchanges(self.journal, request, at, started)
+            with self.store.scope() as scope:
+                try:
+                    served = self._serve(request, exchanges)
+                except StaleRead:
+                    continue
+                if not scope.current():
+                    continue
+                self._record(exchanges, served)
+                return served.reply
+        raise MockError(f"{request.method} {request.path}: the store's cache went stale {STALE_RETRIES} times "
+                        "in a row; is something writing to it in a loop?")
 
     def _serve(self, request: ApiRequest, exchanges: _Exchanges) -> Served:
         if request.method == "OPTIONS":

@@ -19,6 +19,7 @@ from mockserver.contract import Contract, Operation
 from mockserver.errors import ApiError, ContractViolation
 from mockserver.events import StreamEvent
 from mockserver.otp.service import REALISTIC, OtpService, SendEffects
+from mockserver.store.base import StaleRead
 
 log = logging.getLogger("mockserver")
 
@@ -222,6 +223,8 @@ class Pipeline:
                 reply = self._run(context, passing, commit)
         except ApiError as error:
             reply = self.error_reply(error)
+        except StaleRead:
+            raise  # the mock runs the request again
         except Exception:
             if self.validate == "raise":
                 raise

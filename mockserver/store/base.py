@@ -38,6 +38,18 @@ class MessageQuery:
     limit: int = 100
 
 
+class StaleRead(Exception):  # noqa: N818 - a signal to run the request again, not an error
+    """A request acted on cached values that changed meanwhile: it wrote nothing; run it again."""
+
+
+class Scope:
+    """One request's view of a store (`with store.scope() as scope`)."""
+
+    def current(self) -> bool:
+        """Whether what the request read is still current (the stores without a cache: always)."""
+        return True
+
+
 def find_blocking(
     batch: list[tuple[Message, str | None]], now: float, holder: Callable[[str, str], Message | None]
 ) -> Message | None:
@@ -197,9 +209,10 @@ class Store(Protocol):
     def ack_events(self, consumer: str, seqs: Sequence[int]) -> int:
         """Mark claimed records as done; returns how many were pending."""
 
-    def scope(self) -> AbstractContextManager[None]:
+    def scope(self) -> AbstractContextManager[Scope]:
         """One request: a store that caches what rarely changes may check its cache once for the
-        request instead of at every read (`with store.scope(): ...`)."""
+        request instead of at every read; then a write may raise StaleRead (writing nothing), and
+        a request that wrote nothing asks `scope.current()` before it answers."""
 
     def next_node(self) -> int:
         """A number for a process's message ids, one more than the last this store handed out

@@ -20,6 +20,7 @@ from mockserver.store.base import (
     MAX_CLAIM,
     MessageQuery,
     Progress,
+    Scope,
     due_estimate,
     find_blocking,
     purge_deadline,
@@ -470,8 +471,8 @@ class MemoryStore:
     def next_node(self) -> int:
         return os.getpid()  # one process: no other shares this store
 
-    def scope(self) -> AbstractContextManager[None]:
-        return nullcontext()  # reads are current already
+    def scope(self) -> AbstractContextManager[Scope]:
+        return nullcontext(Scope())  # every read is current
 
     def close(self) -> None:
         pass

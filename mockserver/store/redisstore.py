@@ -23,10 +23,14 @@ bounded number of times). Keys live under one prefix:
     {p}:gen              string one more for every write to what processes cache (never reset)
 
 What every request reads and rarely changes (templates, clock offsets, control values, who is
-seeded) is cached in each process under `{p}:gen`: within a request (`scope()`), the first
-cached read fetches the counter in the same round trip, and the cache is kept only while the
-counter has not moved since it was filled, so a request never uses a value some replica changed
-before it began. Each thread talks to Redis over a connection of its own (no pool lookups).
+seeded) is cached in each process under the generation counter `{p}:gen`, which every write of
+those values moves on. A request (`scope()`) reads them from the cache, optimistically, and its
+first write checks in the same round trip that the counter has not moved (the send and verify
+scripts compare it; other writes watch it); a request that writes nothing checks it at its end.
+When it has moved, nothing is written, StaleRead is raised, and the mock runs the request again
+on fresh values: a request never acts on a value some replica changed before its write. What a
+request reads after its first write is read from Redis (nothing would check it). A send is one
+round trip. Each thread talks to Redis over a connection of its own (no pool lookups).
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from mockserver.otp.codec import (
     to_json,
 )
 from mockserver.otp.model import Message, Template
-from mockserver.store.base import MAX_CLAIM, MessageQuery, Progress, purge_deadline
+from mockserver.store.base import MAX_CLAIM, MessageQuery, Progress, Scope, StaleRead, purge_deadline
 from mockserver.store.policy import PURGE_BATCH, StorePolicy
 
 T = TypeVar("T")
@@ -79,14 +83,16 @@ local function set_due(p, tenant, id, due)
   end
 end
 """
-# insert_messages: ARGV = prefix, now, real, the number of messages, then 9 values per message:
+# insert_messages: ARGV = prefix, now, real, the number of messages, the generation the request's
+# cached reads came from ('' = none to check: else 'stale' when {p}:gen moved on), then 9 values per message:
 # tenant, message_id, resend key ('' none), JSON, created_at, purge_at, due ('' none), record,
 # purge member; then a tenant and a record per record to append after them (`also`).
 _SEND = _APPEND + """
 local p, now, real, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+if ARGV[5] ~= '' and (redis.call('GET', p .. ':gen') or '0') ~= ARGV[5] then return {'stale'} end
 local seen = {}
 for i = 0, n - 1 do
-  local b = 4 + i * 9
+  local b = 5 + i * 9
   local tenant, key = ARGV[b + 1], ARGV[b + 3]
   if key ~= '' then
     local slot = tenant .. '\\0' .. key
@@ -105,7 +111,7 @@ for i = 0, n - 1 do
   end
 end
 for i = 0, n - 1 do
-  local b = 4 + i * 9
+  local b = 5 + i * 9
   local tenant, id, key = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local t = p .. ':t:' .. tenant
   redis.call('HSET', t .. ':msg', id, ARGV[b + 4])
@@ -118,19 +124,21 @@ for i = 0, n - 1 do
   set_due(p, tenant, id, ARGV[b + 7])
   append(p, tenant, ARGV[b + 8])
 end
-for i = 5 + n * 9, #ARGV, 2 do append(p, ARGV[i], ARGV[i + 1]) end
+for i = 6 + n * 9, #ARGV, 2 do append(p, ARGV[i], ARGV[i + 1]) end
 return {'ok', redis.call('ZCARD', p .. ':purge')}
 """
 # update_message: ARGV = prefix, tenant, message_id, JSON read, new JSON ('' unchanged), due, record
-# (''), then a tenant and a record per record to append after it (`also`).
+# (''), the generation to find ('' none, as _SEND), then a tenant and a record per record to append
+# after it (`also`).
 _CAS = _APPEND + """
 local p, tenant, id = ARGV[1], ARGV[2], ARGV[3]
+if ARGV[8] ~= '' and (redis.call('GET', p .. ':gen') or '0') ~= ARGV[8] then return {'stale'} end
 local current = redis.call('HGET', p .. ':t:' .. tenant .. ':msg', id)
 if current ~= ARGV[4] then return {'conflict', current} end
 if ARGV[5] ~= '' then redis.call('HSET', p .. ':t:' .. tenant .. ':msg', id, ARGV[5]) end
 set_due(p, tenant, id, ARGV[6])
 if ARGV[7] ~= '' then append(p, tenant, ARGV[7]) end
-for i = 8, #ARGV, 2 do append(p, ARGV[i], ARGV[i + 1]) end
+for i = 9, #ARGV, 2 do append(p, ARGV[i], ARGV[i + 1]) end
 return {'ok'}
 """
 # Drop one message; its resend key goes too unless a newer message holds it now.
@@ -237,43 +245,84 @@ class RedisStore:
 
     # the cache of rarely-changing values -----------------------------------------------------
     @contextmanager
-    def scope(self) -> Iterator[None]:
-        """One request: cached reads inside it are checked against `{p}:gen` once, at the first."""
-        self._local.scoped, self._local.checked = True, False
+    def scope(self) -> Iterator[Scope]:
+        """One request, whose cached reads are checked once: by its first write, or at its end
+        (`Scope.current()`). A write that finds them out of date raises StaleRead, writing
+        nothing, and the request runs again."""
+        local = self._local
+        local.scoped, local.used, local.confirmed, local.dirty = True, None, False, False
         try:
-            yield
+            yield _Scope(self)
         finally:
-            self._local.scoped = False
+            local.scoped = False
 
     def _cached(self, key: tuple[str, ...], load: Callable[[Any], Any], parse: Callable[[Any], T]) -> T:
-        """`parse` of what `load(pipe)` queues, from the cache when it is current (see the
-        module's docstring); outside a scope, always read."""
-        if not getattr(self._local, "scoped", False):
+        """`parse` of what `load(pipe)` queues, from the cache when it serves this request (see
+        the module's docstring); outside a scope, always read."""
+        local = self._local
+        if not getattr(local, "scoped", False):
             pipe = self.db.pipeline(transaction=False)
             load(pipe)
             return parse(pipe.execute()[0])
-        if self._local.checked:
+        if not (local.dirty or local.confirmed):  # after a write, reads are fresh: nothing checks them later
             with self._cache_lock:
-                if key in self._cache:
-                    return self._cache[key]  # type: ignore[no-any-return]
-        pipe = self.db.pipeline(transaction=False)
+                gen, hit = self._cache_gen, self._cache.get(key, _MISSING)
+            if hit is not _MISSING and local.used in (None, gen):
+                local.used = gen
+                return hit  # type: ignore[no-any-return]
+        pipe = self.db.pipeline()  # MULTI: the value and the counter of one moment
         pipe.get(self._gen)
         load(pipe)
         gen, raw = pipe.execute()
+        gen = gen or "0"  # no counter yet: nothing was ever changed
+        if local.used not in (None, gen) and not (local.confirmed or local.dirty):
+            raise self._stale()
         value = parse(raw)
         with self._cache_lock:
             if gen != self._cache_gen:  # something cached changed, somewhere: start over
                 self._cache, self._cache_gen = {}, gen
             if len(self._cache) < 10_000:
                 self._cache[key] = value
-        self._local.checked = True
+        local.dirty = False
+        if local.used is None or local.confirmed:
+            local.used = gen
         return value
 
+    def _expected(self) -> str:
+        """What a write script must find in `{p}:gen` ('' = no check): this request's cached
+        reads are checked by its first write only."""
+        local = self._local
+        if not getattr(local, "scoped", False) or local.confirmed or local.used is None:
+            return ""
+        return str(local.used)
+
+    def _stale(self) -> StaleRead:
+        """The cache is out of date: forget it (the request runs again on fresh values)."""
+        with self._cache_lock:
+            self._cache, self._cache_gen = {}, None
+        return StaleRead(f"{self._gen} moved on during the request")
+
+    def _confirm(self) -> None:
+        if getattr(self._local, "scoped", False):
+            self._local.confirmed = True
+
+    def _validate(self, client: Any = None) -> None:
+        """Before a write that is no script: raise StaleRead when this request's cached reads
+        are out of date (`client`: a pipe in WATCH mode, so the read runs at once; call it after
+        the block's own reads, and watch the counter, so nothing moves it until EXEC); the
+        write calls `_confirm()` once it is done."""
+        expected = self._expected()
+        if expected and ((client or self.db).get(self._gen) or "0") != expected:
+            raise self._stale()
+
     def _bump(self, pipe: Any) -> None:
-        """Queue the counter's step with a write to what processes cache; this thread's next
-        cached read checks the counter again, so a request sees its own writes."""
+        """Queue the counter's step with a write to what processes cache; this request's next
+        cached read loads afresh, so it sees its own writes."""
         pipe.incr(self._gen)
-        self._local.checked = False
+        with self._cache_lock:  # this process's other requests read afresh too
+            self._cache, self._cache_gen = {}, None
+        if getattr(self._local, "scoped", False):
+            self._local.dirty = True
 
     def _atomic(self, watch: list[str], body: Callable[[Any], T]) -> T:
         """Run `body(pipe)` under WATCH until no watched key changed meanwhile."""
@@ -281,9 +330,11 @@ class RedisStore:
             with self.db.pipeline() as pipe:
                 try:
                     pipe.watch(*watch)
-                    return body(pipe)
+                    result = body(pipe)
                 except redis.WatchError:
                     continue
+                self._confirm()
+                return result
         raise MockError(f"redis store: gave up after {RETRIES} conflicting retries on {watch}")
 
     # tenants ------------------------------------------------------------------------------
@@ -293,7 +344,9 @@ class RedisStore:
         rows = list(templates)
 
         def body(pipe: Any) -> None:
-            if pipe.sismember(f"{self._p}:seeded", tenant):
+            seeded = pipe.sismember(f"{self._p}:seeded", tenant)
+            self._validate(pipe)  # after the reads: their answer held while nothing moved the counter
+            if seeded:
                 return
             first = int(pipe.get(f"{self._p}:seq") or 0)
             pipe.multi()
@@ -307,9 +360,10 @@ class RedisStore:
             self._bump(pipe)
             pipe.execute()
 
-        self._atomic([f"{self._p}:seeded", f"{self._p}:seq"], body)
+        self._atomic([f"{self._p}:seeded", f"{self._p}:seq", self._gen], body)
 
     def reset(self, tenant: str | None = None) -> None:
+        self._validate()
         if tenant is None:  # the OTP state and the stream; control values, progress and consumers stay
             keys = list(self.db.scan_iter(f"{self._p}:t:*", count=1000))
             keys += list(self.db.scan_iter(f"{self._p}:ev:t:*", count=1000))
@@ -319,8 +373,9 @@ class RedisStore:
             pipe.delete(*keys)
             self._bump(pipe)
             pipe.execute()
-            return
-        self._forget(tenant)
+        else:
+            self._forget(tenant)
+        self._confirm()
 
     def _forget(self, tenant: str) -> None:
         prefix = f"{tenant}\x00"
@@ -351,6 +406,7 @@ class RedisStore:
     def advance_clock(self, seconds: float, tenant: str | None = None) -> float:
         def body(pipe: Any) -> None:  # timed steps come closer by as much, atomically with the clock
             members = pipe.zrange(f"{self._p}:due", 0, -1, withscores=True)
+            self._validate(pipe)
             prefix = None if tenant is None else f"{tenant}\x00"
             moved = {m: score - seconds for m, score in members if prefix is None or m.startswith(prefix)}
             pipe.multi()
@@ -360,7 +416,7 @@ class RedisStore:
             self._bump(pipe)
             pipe.execute()
 
-        self._atomic([f"{self._p}:due"], body)
+        self._atomic([f"{self._p}:due", self._gen], body)
         return self.clock_offset(tenant or "")
 
     # templates ----------------------------------------------------------------------------
@@ -375,6 +431,7 @@ class RedisStore:
         return [template_from_json(raw) for raw in raws if raw]
 
     def insert_template(self, tenant: str, template: Template) -> bool:
+        self._validate()
         seq = self.db.incr(f"{self._p}:seq")
         added = self.db.hsetnx(self._k(tenant, "tpl"), template.template_id, template_to_json(template))
         if added:
@@ -383,11 +440,14 @@ class RedisStore:
             pipe.sadd(f"{self._p}:tenants", tenant)
             self._bump(pipe)
             pipe.execute()
+        self._confirm()
         return bool(added)
 
     def replace_template(self, tenant: str, template: Template) -> bool:
         def body(pipe: Any) -> bool:
-            if not pipe.hexists(self._k(tenant, "tpl"), template.template_id):
+            exists = pipe.hexists(self._k(tenant, "tpl"), template.template_id)
+            self._validate(pipe)
+            if not exists:
                 return False
             pipe.multi()
             pipe.hset(self._k(tenant, "tpl"), template.template_id, template_to_json(template))
@@ -395,21 +455,24 @@ class RedisStore:
             pipe.execute()
             return True
 
-        return self._atomic([self._k(tenant, "tpl")], body)
+        return self._atomic([self._k(tenant, "tpl"), self._gen], body)
 
     def delete_template(self, tenant: str, template_id: str) -> bool:
+        self._validate()
         pipe = self.db.pipeline()
         pipe.hdel(self._k(tenant, "tpl"), template_id)
         pipe.zrem(self._k(tenant, "tplorder"), template_id)
         self._bump(pipe)
-        return bool(pipe.execute()[0])
+        deleted = bool(pipe.execute()[0])
+        self._confirm()
+        return deleted
 
     # messages -----------------------------------------------------------------------------
     def insert_messages(self, batch: list[tuple[Message, str | None]], now: float,
                         also: Sequence[StreamEvent] = ()) -> Message | None:
         real = self._real_time()
         records = message_events([(None, m) for m, _ in batch], real)
-        args: list[Any] = [self._p, now, real, len(batch)]
+        args: list[Any] = [self._p, now, real, len(batch), self._expected()]
         for (message, key), record in zip(batch, records, strict=True):
             due = message.next_due()
             args += [message.tenant, message.message_id, key or "", message_to_json(message), message.created_at,
@@ -418,6 +481,9 @@ class RedisStore:
         for event in also:
             args += [event.tenant or "", encode(event)]
         reply = self._send(args=args, client=self.db)
+        if reply[0] == "stale":
+            raise self._stale()
+        self._confirm()
         if reply[0] == "dup":
             return batch[int(reply[1])][0]
         if reply[0] == "block":
@@ -445,11 +511,14 @@ class RedisStore:
             event = message_event(current, updated, self._real_time())
             due = updated.next_due()
             args: list[Any] = [self._p, tenant, message_id, raw, "" if updated is current else message_to_json(updated),
-                               "" if due is None else due, "" if event is None else encode(event)]
+                               "" if due is None else due, "" if event is None else encode(event), self._expected()]
             for extra in also(result) if also is not None else ():
                 args += [extra.tenant or "", encode(extra)]
             reply = self._cas(args=args, client=self.db)
+            if reply[0] == "stale":
+                raise self._stale()
             if reply[0] == "ok":
+                self._confirm()
                 return result
             raw = reply[1]  # changed meanwhile: try again on what is there now
         raise MockError(f"redis store: gave up after {RETRIES} conflicting updates of message {message_id}")
@@ -527,6 +596,7 @@ class RedisStore:
                                  lambda found: {n: v for n, v in zip(names, found, strict=True) if v is not None}))
 
     def set_value(self, name: str, value: str | None) -> None:
+        self._validate()
         pipe = self.db.pipeline()
         if value is None:
             pipe.hdel(f"{self._p}:control", name)
@@ -534,6 +604,7 @@ class RedisStore:
             pipe.hset(f"{self._p}:control", name, value)
         self._bump(pipe)
         pipe.execute()
+        self._confirm()
 
     def values(self, prefix: str) -> dict[str, str]:
         every: dict[str, str] = self.db.hgetall(f"{self._p}:control")
@@ -547,6 +618,7 @@ class RedisStore:
 
         def body(pipe: Any) -> tuple[T, bool]:
             raw = pipe.get(key)
+            self._validate(pipe)
             progress, result = step(from_json(raw) if raw else None)
             pipe.multi()
             pipe.set(key, to_json(progress))
@@ -554,7 +626,7 @@ class RedisStore:
             pipe.execute()
             return result, raw is None
 
-        result, new = self._atomic([key], body)
+        result, new = self._atomic([key, self._gen], body)
         if new:  # a new record: the cap holds at once (updates leave the count as it is)
             excess = int(self.db.zcard(f"{self._p}:progress")) - self.policy.max_progress
             if excess > 0:
@@ -639,6 +711,24 @@ class RedisStore:
 
     def close(self) -> None:
         self._finalizer()
+
+
+_MISSING = object()
+
+
+class _Scope(Scope):
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+
+    def current(self) -> bool:
+        """Whether the request's cached reads are still current (one read, unless a write of
+        the request checked them already)."""
+        store = self._store
+        expected = store._expected()
+        if not expected or (store.db.get(store._gen) or "0") == expected:
+            return True
+        store._stale()
+        return False
 
 
 def _close_clients(clients: list[tuple[int, Any]]) -> None:

@@ -48,6 +48,7 @@ from mockserver.store.base import (
     MAX_CLAIM,
     MessageQuery,
     Progress,
+    Scope,
     due_estimate,
     find_blocking,
     purge_deadline,
@@ -542,8 +543,8 @@ class SqliteStore:
                        "ON CONFLICT (name) DO UPDATE SET value = value + 1")
             return int(db.execute("SELECT value FROM counters WHERE name = 'node'").fetchone()[0])
 
-    def scope(self) -> AbstractContextManager[None]:
-        return nullcontext()  # reads are current already
+    def scope(self) -> AbstractContextManager[Scope]:
+        return nullcontext(Scope())  # every read is current
 
     def close(self) -> None:
         self._db.close()
