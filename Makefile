@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: serve test check lint lint-contract lint-python lint-imports types bench bench-million clean
+.PHONY: serve test check lint lint-contract lint-python lint-imports types bench bench-core bench-million clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ types: $(STAMP)
 
 bench: $(STAMP)  ## benchmark the served mock against a bare Flask app (needs wrk)
 	$(PY) bench/run.py
+
+bench-core: $(STAMP)  ## building a fresh mock, and a lookup by id on Redis with 2,000 tenants (needs redis-server)
+	$(PY) bench/core.py
 
 bench-million: $(STAMP)  ## the memory store with 1,000 and 1,000,000 messages (about 2 min, 4 GiB)
 	$(PY) bench/million.py

@@ -1,8 +1,9 @@
 """Items gathered by request threads and written in batches by one thread per process.
 
-The journal of a shared store and the served mock's request lines both use it: a request only
-appends to a list; a thread writes what gathered every `every` seconds (or the request that
-fills the list to `max_pending` writes it, so memory stays bounded). A process forked from
+The served mock's request lines use it (the journal is written with each request, see
+journal.py): a request only appends to a list; a thread writes what gathered every `every`
+seconds (or the request that fills the list to `max_pending` writes it, so memory stays
+bounded). A process forked from
 another drops the items it inherited (they are its parent's to write) and starts its own
 thread; at exit, what remains is written.
 """
