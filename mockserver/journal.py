@@ -14,6 +14,7 @@ the stream's order is the order in which the mock answered, across every worker.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -140,11 +141,16 @@ def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
     Authorization header stays (`Basic ***`)."""
     out = {}
     for name, value in headers.items():
-        if _SECRET_HEADER.search(name):
+        if _is_secret_header(name):
             scheme = value.split(" ", 1)[0] if " " in value.strip() else ""
             value = f"{scheme} {MASK}" if scheme else MASK
         out[name] = value
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_secret_header(name: str) -> bool:
+    return _SECRET_HEADER.search(name) is not None
 
 
 def mask_body(text: str) -> str:

@@ -100,11 +100,11 @@ class OtpMock:
             with self.store.scope() as scope:
                 try:
                     served = self._serve(request, exchanges)
-                except StaleRead:
+                    if not scope.current():
+                        continue
+                    self._record(exchanges, served)
+                except StaleRead:  # nothing of the request was kept
                     continue
-                if not scope.current():
-                    continue
-                self._record(exchanges, served)
                 return served.reply
         raise MockError(f"{request.method} {request.path}: the store's cache went stale {STALE_RETRIES} times "
                         "in a row; is something writing to it in a loop?")

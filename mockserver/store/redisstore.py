@@ -23,14 +23,9 @@ bounded number of times). Keys live under one prefix:
     {p}:gen              string one more for every write to what processes cache (never reset)
 
 What every request reads and rarely changes (templates, clock offsets, control values, who is
-seeded) is cached in each process under the generation counter `{p}:gen`, which every write of
-those values moves on. A request (`scope()`) reads them from the cache, optimistically, and its
-first write checks in the same round trip that the counter has not moved (the send and verify
-scripts compare it; other writes watch it); a request that writes nothing checks it at its end.
-When it has moved, nothing is written, StaleRead is raised, and the mock runs the request again
-on fresh values: a request never acts on a value some replica changed before its write. What a
-request reads after its first write is read from Redis (nothing would check it). A send is one
-round trip. Each thread talks to Redis over a connection of its own (no pool lookups).
+seeded) is cached in each process and checked against `{p}:gen` by the request's first write
+(rediscache.py): a send is one round trip. The scripts are in redislua.py. Each thread talks to
+Redis over a connection of its own (no pool lookups).
 """
 
 from __future__ import annotations
@@ -39,8 +34,8 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import redis
@@ -56,151 +51,15 @@ from mockserver.otp.codec import (
     to_json,
 )
 from mockserver.otp.model import Message, Template
-from mockserver.store.base import MAX_CLAIM, MessageQuery, Progress, Scope, StaleRead, purge_deadline
+from mockserver.store.base import MAX_CLAIM, MessageQuery, Progress, Scope, purge_deadline
 from mockserver.store.policy import PURGE_BATCH, StorePolicy
+from mockserver.store.rediscache import GenerationCache
+from mockserver.store.redislua import CAS, CLAIM, DROP, RECORD, SEND, TRIM
 
 T = TypeVar("T")
 
 RETRIES = 100
 SCAN_LIMIT = 10_000  # messages looked at, at most, to answer one control-plane query
-# Shared by the scripts: append one record to the stream.
-_APPEND = """
-local function append(p, tenant, raw)
-  local seq = redis.call('INCR', p .. ':ev:seq')
-  redis.call('HSET', p .. ':ev:data', seq, raw)
-  redis.call('ZADD', p .. ':ev:all', seq, seq)
-  if tenant ~= '' then redis.call('ZADD', p .. ':ev:t:' .. tenant, seq, seq) end
-  return seq
-end
-local function set_due(p, tenant, id, due)
-  local member = tenant .. '\\0' .. id
-  if due == '' then
-    redis.call('ZREM', p .. ':due', member)
-  else
-    local offsets = redis.call('HMGET', p .. ':clock', '', tenant)
-    local offset = (tonumber(offsets[1]) or 0) + (tenant ~= '' and tonumber(offsets[2]) or 0)
-    redis.call('ZADD', p .. ':due', tonumber(due) - offset, member)
-  end
-end
-"""
-# insert_messages: ARGV = prefix, now, real, the number of messages, the generation the request's
-# cached reads came from ('' = none to check: else 'stale' when {p}:gen moved on), then 9 values per message:
-# tenant, message_id, resend key ('' none), JSON, created_at, purge_at, due ('' none), record,
-# purge member; then a tenant and a record per record to append after them (`also`).
-_SEND = _APPEND + """
-local p, now, real, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-if ARGV[5] ~= '' and (redis.call('GET', p .. ':gen') or '0') ~= ARGV[5] then return {'stale'} end
-local seen = {}
-for i = 0, n - 1 do
-  local b = 5 + i * 9
-  local tenant, key = ARGV[b + 1], ARGV[b + 3]
-  if key ~= '' then
-    local slot = tenant .. '\\0' .. key
-    if seen[slot] then return {'dup', seen[slot]} end
-    seen[slot] = i
-    local holder = redis.call('HGET', p .. ':t:' .. tenant .. ':act', key)
-    if holder then
-      local raw = redis.call('HGET', p .. ':t:' .. tenant .. ':msg', holder)
-      if raw then
-        local m = cjson.decode(raw)
-        local verified = m.verified_at ~= nil and m.verified_at ~= cjson.null
-        local expired = m.expires_at ~= nil and m.expires_at ~= cjson.null and now >= m.expires_at
-        if not verified and m.attempts < m.max_attempts and not expired then return {'block', raw} end
-      end
-    end
-  end
-end
-for i = 0, n - 1 do
-  local b = 5 + i * 9
-  local tenant, id, key = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-  local t = p .. ':t:' .. tenant
-  redis.call('HSET', t .. ':msg', id, ARGV[b + 4])
-  redis.call('ZADD', t .. ':order', ARGV[b + 5], id)
-  redis.call('SADD', p .. ':tenants', tenant)
-  redis.call('ZADD', p .. ':touched', real, tenant)
-  redis.call('ZADD', p .. ':purge', ARGV[b + 6], ARGV[b + 9])
-  redis.call('HSET', p .. ':mid', id, tenant)
-  if key ~= '' then redis.call('HSET', t .. ':act', key, id) end
-  set_due(p, tenant, id, ARGV[b + 7])
-  append(p, tenant, ARGV[b + 8])
-end
-for i = 6 + n * 9, #ARGV, 2 do append(p, ARGV[i], ARGV[i + 1]) end
-return {'ok', redis.call('ZCARD', p .. ':purge')}
-"""
-# update_message: ARGV = prefix, tenant, message_id, JSON read, new JSON ('' unchanged), due, record
-# (''), the generation to find ('' none, as _SEND), then a tenant and a record per record to append
-# after it (`also`).
-_CAS = _APPEND + """
-local p, tenant, id = ARGV[1], ARGV[2], ARGV[3]
-if ARGV[8] ~= '' and (redis.call('GET', p .. ':gen') or '0') ~= ARGV[8] then return {'stale'} end
-local current = redis.call('HGET', p .. ':t:' .. tenant .. ':msg', id)
-if current ~= ARGV[4] then return {'conflict', current} end
-if ARGV[5] ~= '' then redis.call('HSET', p .. ':t:' .. tenant .. ':msg', id, ARGV[5]) end
-set_due(p, tenant, id, ARGV[6])
-if ARGV[7] ~= '' then append(p, tenant, ARGV[7]) end
-for i = 9, #ARGV, 2 do append(p, ARGV[i], ARGV[i + 1]) end
-return {'ok'}
-"""
-# Drop one message; its resend key goes too unless a newer message holds it now.
-_DROP = """
-local p, member = ARGV[1], ARGV[2]
-local tenant, id, key = string.match(member, '^(.-)%z(.-)%z(.*)$')
-local t = p .. ':t:' .. tenant
-if key ~= '' and redis.call('HGET', t .. ':act', key) == id then redis.call('HDEL', t .. ':act', key) end
-redis.call('HDEL', t .. ':msg', id)
-redis.call('ZREM', t .. ':order', id)
-redis.call('ZREM', p .. ':due', tenant .. '\\0' .. id)
-if redis.call('HGET', p .. ':mid', id) == tenant then redis.call('HDEL', p .. ':mid', id) end
-return redis.call('ZREM', p .. ':purge', member)
-"""
-# Records past the retention go (at most ARGV[3] per call): ARGV = prefix, keep, batch.
-_TRIM = """
-local p, keep, batch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local cut = tonumber(redis.call('GET', p .. ':ev:seq') or '0') - keep
-if cut < 1 then return 0 end
-local seqs = redis.call('ZRANGEBYSCORE', p .. ':ev:all', '-inf', cut, 'LIMIT', 0, batch)
-for _, seq in ipairs(seqs) do
-  local raw = redis.call('HGET', p .. ':ev:data', seq)
-  if raw then
-    local tenant = cjson.decode(raw)[2]
-    if type(tenant) == 'string' then redis.call('ZREM', p .. ':ev:t:' .. tenant, seq) end
-    redis.call('HDEL', p .. ':ev:data', seq)
-  end
-  redis.call('ZREM', p .. ':ev:all', seq)
-end
-return #seqs
-"""
-# claim_events: ARGV = prefix, consumer, limit, now, lease end.
-_CLAIM = """
-local p, c, limit, now, lease_end = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local pend = p .. ':evc:' .. c .. ':pend'
-local out = {}
-for _, seq in ipairs(redis.call('ZRANGEBYSCORE', pend, '-inf', now, 'LIMIT', 0, limit)) do
-  local raw = redis.call('HGET', p .. ':ev:data', seq)
-  if raw then
-    redis.call("ZADD", pend, lease_end, seq)
-    table.insert(out, seq); table.insert(out, raw)
-  else
-    redis.call('ZREM', pend, seq)
-  end
-end
-local cursor = redis.call('GET', p .. ':evc:' .. c) or '0'
-local room = limit - #out / 2
-if room > 0 then
-  for _, seq in ipairs(redis.call('ZRANGEBYSCORE', p .. ':ev:all', '(' .. cursor, '+inf', 'LIMIT', 0, room)) do
-    redis.call("ZADD", pend, lease_end, seq)
-    redis.call('SET', p .. ':evc:' .. c, seq)
-    table.insert(out, seq); table.insert(out, redis.call('HGET', p .. ':ev:data', seq))
-  end
-end
-return out
-"""
-# Appending records (the journal): ARGV = prefix, then tenant ('' none) and record per record.
-_RECORD = _APPEND + """
-local out = {}
-for i = 2, #ARGV, 2 do table.insert(out, append(ARGV[1], ARGV[i], ARGV[i + 1])) end
-return out
-"""
 
 
 class RedisStore:
@@ -213,21 +72,18 @@ class RedisStore:
         self.url = url
         self.policy = StorePolicy.of(policy, limits)
         self._p = prefix
-        self._gen = f"{prefix}:gen"
         self._real_time = real_time
         self._local = threading.local()
         self._clients: list[tuple[int, Any]] = []  # (pid, client): a process closes only its own
         self._finalizer = weakref.finalize(self, _close_clients, self._clients)  # a dropped store lets go too
-        self._cache: dict[tuple[str, ...], Any] = {}
-        self._cache_gen: str | None = None
-        self._cache_lock = threading.Lock()
+        self._cache = GenerationCache(f"{prefix}:gen", lambda: self.db)
         scripts = self.db
-        self._send = scripts.register_script(_SEND)
-        self._cas = scripts.register_script(_CAS)
-        self._drop_script = scripts.register_script(_DROP)
-        self._trim = scripts.register_script(_TRIM)
-        self._claim = scripts.register_script(_CLAIM)
-        self._record = scripts.register_script(_RECORD)
+        self._send = scripts.register_script(SEND)
+        self._cas = scripts.register_script(CAS)
+        self._drop_script = scripts.register_script(DROP)
+        self._trim = scripts.register_script(TRIM)
+        self._claim = scripts.register_script(CLAIM)
+        self._record = scripts.register_script(RECORD)
 
     @property
     def db(self) -> Any:
@@ -243,86 +99,8 @@ class RedisStore:
     def _k(self, tenant: str, kind: str) -> str:
         return f"{self._p}:t:{tenant}:{kind}"
 
-    # the cache of rarely-changing values -----------------------------------------------------
-    @contextmanager
-    def scope(self) -> Iterator[Scope]:
-        """One request, whose cached reads are checked once: by its first write, or at its end
-        (`Scope.current()`). A write that finds them out of date raises StaleRead, writing
-        nothing, and the request runs again."""
-        local = self._local
-        local.scoped, local.used, local.confirmed, local.dirty = True, None, False, False
-        try:
-            yield _Scope(self)
-        finally:
-            local.scoped = False
-
-    def _cached(self, key: tuple[str, ...], load: Callable[[Any], Any], parse: Callable[[Any], T]) -> T:
-        """`parse` of what `load(pipe)` queues, from the cache when it serves this request (see
-        the module's docstring); outside a scope, always read."""
-        local = self._local
-        if not getattr(local, "scoped", False):
-            pipe = self.db.pipeline(transaction=False)
-            load(pipe)
-            return parse(pipe.execute()[0])
-        if not (local.dirty or local.confirmed):  # after a write, reads are fresh: nothing checks them later
-            with self._cache_lock:
-                gen, hit = self._cache_gen, self._cache.get(key, _MISSING)
-            if hit is not _MISSING and local.used in (None, gen):
-                local.used = gen
-                return hit  # type: ignore[no-any-return]
-        pipe = self.db.pipeline()  # MULTI: the value and the counter of one moment
-        pipe.get(self._gen)
-        load(pipe)
-        gen, raw = pipe.execute()
-        gen = gen or "0"  # no counter yet: nothing was ever changed
-        if local.used not in (None, gen) and not (local.confirmed or local.dirty):
-            raise self._stale()
-        value = parse(raw)
-        with self._cache_lock:
-            if gen != self._cache_gen:  # something cached changed, somewhere: start over
-                self._cache, self._cache_gen = {}, gen
-            if len(self._cache) < 10_000:
-                self._cache[key] = value
-        local.dirty = False
-        if local.used is None or local.confirmed:
-            local.used = gen
-        return value
-
-    def _expected(self) -> str:
-        """What a write script must find in `{p}:gen` ('' = no check): this request's cached
-        reads are checked by its first write only."""
-        local = self._local
-        if not getattr(local, "scoped", False) or local.confirmed or local.used is None:
-            return ""
-        return str(local.used)
-
-    def _stale(self) -> StaleRead:
-        """The cache is out of date: forget it (the request runs again on fresh values)."""
-        with self._cache_lock:
-            self._cache, self._cache_gen = {}, None
-        return StaleRead(f"{self._gen} moved on during the request")
-
-    def _confirm(self) -> None:
-        if getattr(self._local, "scoped", False):
-            self._local.confirmed = True
-
-    def _validate(self, client: Any = None) -> None:
-        """Before a write that is no script: raise StaleRead when this request's cached reads
-        are out of date (`client`: a pipe in WATCH mode, so the read runs at once; call it after
-        the block's own reads, and watch the counter, so nothing moves it until EXEC); the
-        write calls `_confirm()` once it is done."""
-        expected = self._expected()
-        if expected and ((client or self.db).get(self._gen) or "0") != expected:
-            raise self._stale()
-
-    def _bump(self, pipe: Any) -> None:
-        """Queue the counter's step with a write to what processes cache; this request's next
-        cached read loads afresh, so it sees its own writes."""
-        pipe.incr(self._gen)
-        with self._cache_lock:  # this process's other requests read afresh too
-            self._cache, self._cache_gen = {}, None
-        if getattr(self._local, "scoped", False):
-            self._local.dirty = True
+    def scope(self) -> AbstractContextManager[Scope]:
+        return self._cache.scope()
 
     def _atomic(self, watch: list[str], body: Callable[[Any], T]) -> T:
         """Run `body(pipe)` under WATCH until no watched key changed meanwhile."""
@@ -333,19 +111,19 @@ class RedisStore:
                     result = body(pipe)
                 except redis.WatchError:
                     continue
-                self._confirm()
+                self._cache.confirm()
                 return result
         raise MockError(f"redis store: gave up after {RETRIES} conflicting retries on {watch}")
 
     # tenants ------------------------------------------------------------------------------
     def seed_tenant(self, tenant: str, templates: Iterable[Template]) -> None:
-        if self._cached(("seeded", tenant), lambda pipe: pipe.sismember(f"{self._p}:seeded", tenant), bool):
+        if self._cache.read(("seeded", tenant), lambda pipe: pipe.sismember(f"{self._p}:seeded", tenant), bool):
             return
         rows = list(templates)
 
         def body(pipe: Any) -> None:
             seeded = pipe.sismember(f"{self._p}:seeded", tenant)
-            self._validate(pipe)  # after the reads: their answer held while nothing moved the counter
+            self._cache.validate(pipe)  # after the reads: their answer held while nothing moved the counter
             if seeded:
                 return
             first = int(pipe.get(f"{self._p}:seq") or 0)
@@ -357,13 +135,13 @@ class RedisStore:
                 pipe.hsetnx(self._k(tenant, "tpl"), template.template_id, template_to_json(template))
                 pipe.zadd(self._k(tenant, "tplorder"), {template.template_id: first + offset}, nx=True)
             pipe.incrby(f"{self._p}:seq", len(rows) + 1)
-            self._bump(pipe)
+            self._cache.bump(pipe)
             pipe.execute()
 
-        self._atomic([f"{self._p}:seeded", f"{self._p}:seq", self._gen], body)
+        self._atomic([f"{self._p}:seeded", f"{self._p}:seq", self._cache.key], body)
 
     def reset(self, tenant: str | None = None) -> None:
-        self._validate()
+        self._cache.validate()
         if tenant is None:  # the OTP state and the stream; control values, progress and consumers stay
             keys = list(self.db.scan_iter(f"{self._p}:t:*", count=1000))
             keys += list(self.db.scan_iter(f"{self._p}:ev:t:*", count=1000))
@@ -371,11 +149,11 @@ class RedisStore:
                                                        "due", "mid", "ev:data", "ev:all")]
             pipe = self.db.pipeline()
             pipe.delete(*keys)
-            self._bump(pipe)
+            self._cache.bump(pipe)
             pipe.execute()
         else:
             self._forget(tenant)
-        self._confirm()
+        self._cache.confirm()
 
     def _forget(self, tenant: str) -> None:
         prefix = f"{tenant}\x00"
@@ -392,7 +170,7 @@ class RedisStore:
         pipe.srem(f"{self._p}:tenants", tenant)
         pipe.zrem(f"{self._p}:touched", tenant)
         pipe.hdel(f"{self._p}:clock", tenant)
-        self._bump(pipe)
+        self._cache.bump(pipe)
         pipe.execute()
 
     def tenants(self) -> list[str]:
@@ -400,28 +178,28 @@ class RedisStore:
 
     # clock --------------------------------------------------------------------------------
     def clock_offset(self, tenant: str) -> float:
-        return self._cached(("clock", tenant), lambda pipe: pipe.hmget(f"{self._p}:clock", "", tenant),
+        return self._cache.read(("clock", tenant), lambda pipe: pipe.hmget(f"{self._p}:clock", "", tenant),
                             lambda values: sum(float(v) for v in values[: 2 if tenant else 1] if v is not None))
 
     def advance_clock(self, seconds: float, tenant: str | None = None) -> float:
         def body(pipe: Any) -> None:  # timed steps come closer by as much, atomically with the clock
             members = pipe.zrange(f"{self._p}:due", 0, -1, withscores=True)
-            self._validate(pipe)
+            self._cache.validate(pipe)
             prefix = None if tenant is None else f"{tenant}\x00"
             moved = {m: score - seconds for m, score in members if prefix is None or m.startswith(prefix)}
             pipe.multi()
             pipe.hincrbyfloat(f"{self._p}:clock", tenant or "", seconds)
             if moved:
                 pipe.zadd(f"{self._p}:due", moved)
-            self._bump(pipe)
+            self._cache.bump(pipe)
             pipe.execute()
 
-        self._atomic([f"{self._p}:due", self._gen], body)
+        self._atomic([f"{self._p}:due", self._cache.key], body)
         return self.clock_offset(tenant or "")
 
     # templates ----------------------------------------------------------------------------
     def get_template(self, tenant: str, template_id: str) -> Template | None:
-        return self._cached(("template", tenant, template_id),
+        return self._cache.read(("template", tenant, template_id),
                             lambda pipe: pipe.hget(self._k(tenant, "tpl"), template_id),
                             lambda raw: template_from_json(raw) if raw else None)
 
@@ -431,40 +209,40 @@ class RedisStore:
         return [template_from_json(raw) for raw in raws if raw]
 
     def insert_template(self, tenant: str, template: Template) -> bool:
-        self._validate()
+        self._cache.validate()
         seq = self.db.incr(f"{self._p}:seq")
         added = self.db.hsetnx(self._k(tenant, "tpl"), template.template_id, template_to_json(template))
         if added:
             pipe = self.db.pipeline()
             pipe.zadd(self._k(tenant, "tplorder"), {template.template_id: seq})
             pipe.sadd(f"{self._p}:tenants", tenant)
-            self._bump(pipe)
+            self._cache.bump(pipe)
             pipe.execute()
-        self._confirm()
+        self._cache.confirm()
         return bool(added)
 
     def replace_template(self, tenant: str, template: Template) -> bool:
         def body(pipe: Any) -> bool:
             exists = pipe.hexists(self._k(tenant, "tpl"), template.template_id)
-            self._validate(pipe)
+            self._cache.validate(pipe)
             if not exists:
                 return False
             pipe.multi()
             pipe.hset(self._k(tenant, "tpl"), template.template_id, template_to_json(template))
-            self._bump(pipe)
+            self._cache.bump(pipe)
             pipe.execute()
             return True
 
-        return self._atomic([self._k(tenant, "tpl"), self._gen], body)
+        return self._atomic([self._k(tenant, "tpl"), self._cache.key], body)
 
     def delete_template(self, tenant: str, template_id: str) -> bool:
-        self._validate()
+        self._cache.validate()
         pipe = self.db.pipeline()
         pipe.hdel(self._k(tenant, "tpl"), template_id)
         pipe.zrem(self._k(tenant, "tplorder"), template_id)
-        self._bump(pipe)
+        self._cache.bump(pipe)
         deleted = bool(pipe.execute()[0])
-        self._confirm()
+        self._cache.confirm()
         return deleted
 
     # messages -----------------------------------------------------------------------------
@@ -472,7 +250,7 @@ class RedisStore:
                         also: Sequence[StreamEvent] = ()) -> Message | None:
         real = self._real_time()
         records = message_events([(None, m) for m, _ in batch], real)
-        args: list[Any] = [self._p, now, real, len(batch), self._expected()]
+        args: list[Any] = [self._p, now, real, len(batch), self._cache.expected()]
         for (message, key), record in zip(batch, records, strict=True):
             due = message.next_due()
             args += [message.tenant, message.message_id, key or "", message_to_json(message), message.created_at,
@@ -482,8 +260,8 @@ class RedisStore:
             args += [event.tenant or "", encode(event)]
         reply = self._send(args=args, client=self.db)
         if reply[0] == "stale":
-            raise self._stale()
-        self._confirm()
+            raise self._cache.stale()
+        self._cache.confirm()
         if reply[0] == "dup":
             return batch[int(reply[1])][0]
         if reply[0] == "block":
@@ -510,15 +288,16 @@ class RedisStore:
             updated, result = step(current)
             event = message_event(current, updated, self._real_time())
             due = updated.next_due()
-            args: list[Any] = [self._p, tenant, message_id, raw, "" if updated is current else message_to_json(updated),
-                               "" if due is None else due, "" if event is None else encode(event), self._expected()]
+            args: list[Any] = [self._p, tenant, message_id, raw,
+                               "" if updated is current else message_to_json(updated), "" if due is None else due,
+                               "" if event is None else encode(event), self._cache.expected()]
             for extra in also(result) if also is not None else ():
                 args += [extra.tenant or "", encode(extra)]
             reply = self._cas(args=args, client=self.db)
             if reply[0] == "stale":
-                raise self._stale()
+                raise self._cache.stale()
             if reply[0] == "ok":
-                self._confirm()
+                self._cache.confirm()
                 return result
             raw = reply[1]  # changed meanwhile: try again on what is there now
         raise MockError(f"redis store: gave up after {RETRIES} conflicting updates of message {message_id}")
@@ -592,19 +371,19 @@ class RedisStore:
     def get_values(self, names: Sequence[str]) -> dict[str, str]:
         if not names:
             return {}
-        return dict(self._cached(("values", *names), lambda pipe: pipe.hmget(f"{self._p}:control", list(names)),
+        return dict(self._cache.read(("values", *names), lambda pipe: pipe.hmget(f"{self._p}:control", list(names)),
                                  lambda found: {n: v for n, v in zip(names, found, strict=True) if v is not None}))
 
     def set_value(self, name: str, value: str | None) -> None:
-        self._validate()
+        self._cache.validate()
         pipe = self.db.pipeline()
         if value is None:
             pipe.hdel(f"{self._p}:control", name)
         else:
             pipe.hset(f"{self._p}:control", name, value)
-        self._bump(pipe)
+        self._cache.bump(pipe)
         pipe.execute()
-        self._confirm()
+        self._cache.confirm()
 
     def values(self, prefix: str) -> dict[str, str]:
         every: dict[str, str] = self.db.hgetall(f"{self._p}:control")
@@ -618,7 +397,7 @@ class RedisStore:
 
         def body(pipe: Any) -> tuple[T, bool]:
             raw = pipe.get(key)
-            self._validate(pipe)
+            self._cache.validate(pipe)
             progress, result = step(from_json(raw) if raw else None)
             pipe.multi()
             pipe.set(key, to_json(progress))
@@ -626,7 +405,7 @@ class RedisStore:
             pipe.execute()
             return result, raw is None
 
-        result, new = self._atomic([key, self._gen], body)
+        result, new = self._atomic([key, self._cache.key], body)
         if new:  # a new record: the cap holds at once (updates leave the count as it is)
             excess = int(self.db.zcard(f"{self._p}:progress")) - self.policy.max_progress
             if excess > 0:
@@ -711,24 +490,6 @@ class RedisStore:
 
     def close(self) -> None:
         self._finalizer()
-
-
-_MISSING = object()
-
-
-class _Scope(Scope):
-    def __init__(self, store: RedisStore) -> None:
-        self._store = store
-
-    def current(self) -> bool:
-        """Whether the request's cached reads are still current (one read, unless a write of
-        the request checked them already)."""
-        store = self._store
-        expected = store._expected()
-        if not expected or (store.db.get(store._gen) or "0") == expected:
-            return True
-        store._stale()
-        return False
 
 
 def _close_clients(clients: list[tuple[int, Any]]) -> None:

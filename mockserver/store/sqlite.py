@@ -22,12 +22,7 @@ tools do not move the counter: restart the mock after editing its database by ha
 
 from __future__ import annotations
 
-import fcntl
-import mmap
-import os
 import sqlite3
-import struct
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -54,6 +49,7 @@ from mockserver.store.base import (
     purge_deadline,
 )
 from mockserver.store.policy import PURGE_BATCH, StorePolicy
+from mockserver.store.sqlitedb import Database, Generation
 
 T = TypeVar("T")
 
@@ -96,97 +92,6 @@ CACHE_SIZE = 10_000  # cached reads per process; all dropped at once when full
 TOUCH_SECONDS = 10.0  # a tenant's last activity is written at most this often per process
 
 
-class _Generation:
-    """A 64-bit counter in a file mapped into every process that opens the store."""
-
-    def __init__(self, path: str) -> None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if os.fstat(fd).st_size < 8:
-                os.ftruncate(fd, 8)
-            self._map = mmap.mmap(fd, 8)
-        finally:
-            os.close(fd)
-
-    def value(self) -> int:
-        return int(struct.unpack_from("<Q", self._map)[0])
-
-    def bump(self) -> None:  # only under the write lock: no two bumps at once
-        struct.pack_into("<Q", self._map, 0, self.value() + 1)
-
-
-_INHERITED: list[sqlite3.Connection] = []  # connections a forked process must neither use nor close
-
-
-class _Database:
-    """One SQLite file, one connection per process, used by one thread at a time.
-
-    A connection per thread measured worse with four threads than with one: each connection
-    keeps its own page cache, and every commit of a sibling connection throws it away. So the
-    threads of a process take turns on one connection (a lock; the GIL serialises their Python
-    anyway), and write transactions queue across processes on an flock of `PATH-lock`.
-    """
-
-    def __init__(self, path: str, schema: str) -> None:
-        self.path = path
-        self._turn = threading.RLock()
-        self._pid = 0
-        self._db: sqlite3.Connection | None = None
-        self._lock_fd = -1
-        with self._turn:
-            db = self._connection()
-            db.execute("PRAGMA page_size=2048")  # a new file only: a send writes 5 b-tree pages to the WAL
-            db.executescript(schema)
-            for table, column, statement in _MIGRATIONS:
-                if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
-                    db.execute(statement)
-            db.executescript(_INDEXES)
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._db is None or self._pid != os.getpid():  # a forked worker opens its own
-            if self._db is not None:  # the master's: never closed here (SQLite: no use across a fork)
-                _INHERITED.append(self._db)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=OFF")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._db, self._pid = db, os.getpid()
-            self._lock_fd = os.open(self.path + "-lock", os.O_RDWR | os.O_CREAT, 0o600)
-        return self._db
-
-    def rows(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
-        """All rows of one read."""
-        with self._turn:
-            return self._connection().execute(sql, args).fetchall()
-
-    @contextmanager
-    def write(self, after_commit: Callable[[], None] | None = None) -> Iterator[sqlite3.Connection]:
-        """One atomic transaction that holds the write lock from its first statement;
-        `after_commit` runs once it is committed, still under the lock."""
-        with self._turn:
-            db = self._connection()
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
-                if after_commit is not None:
-                    after_commit()
-            finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        with self._turn:
-            if self._db is not None and self._pid == os.getpid():
-                self._db.close()
-                os.close(self._lock_fd)
-            self._db = None
-
-
 class SqliteStore:
     """State in one SQLite file, shared by the processes that open it."""
 
@@ -197,10 +102,10 @@ class SqliteStore:
         self.path = str(path)
         self.policy = StorePolicy.of(policy, limits)
         self._real_time = real_time
-        self._db = _Database(self.path, _SCHEMA)
+        self._db = Database(self.path, _setup)
         self._known = 0  # messages stored as this process last counted, plus its inserts since
         self._touched: dict[str, float] = {}  # tenant -> when this process last wrote its activity
-        self._generation = _Generation(self.path + "-gen")
+        self._generation = Generation(self.path + "-gen")
         self._cache: dict[tuple[str, ...], tuple[int, Any]] = {}
         with self._write(bump=True):  # whatever another process cached of this file is read again
             pass
@@ -548,6 +453,15 @@ class SqliteStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _setup(db: sqlite3.Connection) -> None:
+    """The tables, and what files of earlier versions lack."""
+    db.executescript(_SCHEMA)
+    for table, column, statement in _MIGRATIONS:
+        if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+            db.execute(statement)
+    db.executescript(_INDEXES)
 
 
 def _event_filter(tenant: str | None, types: Sequence[str] | None) -> tuple[str, tuple[object, ...]]:

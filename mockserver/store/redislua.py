@@ -1,0 +1,144 @@
+"""The Redis store's Lua scripts: each runs atomically in Redis, in one round trip.
+
+Keys are built from the prefix given as ARGV[1] (see redisstore.py for the layout); the store is
+meant for one Redis server (no cluster slots).
+"""
+
+# Shared by the scripts: append one record to the stream.
+APPEND = """
+local function append(p, tenant, raw)
+  local seq = redis.call('INCR', p .. ':ev:seq')
+  redis.call('HSET', p .. ':ev:data', seq, raw)
+  redis.call('ZADD', p .. ':ev:all', seq, seq)
+  if tenant ~= '' then redis.call('ZADD', p .. ':ev:t:' .. tenant, seq, seq) end
+  return seq
+end
+local function set_due(p, tenant, id, due)
+  local member = tenant .. '\\0' .. id
+  if due == '' then
+    redis.call('ZREM', p .. ':due', member)
+  else
+    local offsets = redis.call('HMGET', p .. ':clock', '', tenant)
+    local offset = (tonumber(offsets[1]) or 0) + (tenant ~= '' and tonumber(offsets[2]) or 0)
+    redis.call('ZADD', p .. ':due', tonumber(due) - offset, member)
+  end
+end
+"""
+# insert_messages: ARGV = prefix, now, real, the number of messages, the generation the request's
+# cached reads came from ('' = none to check: else 'stale' when {p}:gen moved on), then 9 values per message:
+# tenant, message_id, resend key ('' none), JSON, created_at, purge_at, due ('' none), record,
+# purge member; then a tenant and a record per record to append after them (`also`).
+SEND = APPEND + """
+local p, now, real, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+if ARGV[5] ~= '' and (redis.call('GET', p .. ':gen') or '0') ~= ARGV[5] then return {'stale'} end
+local seen = {}
+for i = 0, n - 1 do
+  local b = 5 + i * 9
+  local tenant, key = ARGV[b + 1], ARGV[b + 3]
+  if key ~= '' then
+    local slot = tenant .. '\\0' .. key
+    if seen[slot] then return {'dup', seen[slot]} end
+    seen[slot] = i
+    local holder = redis.call('HGET', p .. ':t:' .. tenant .. ':act', key)
+    if holder then
+      local raw = redis.call('HGET', p .. ':t:' .. tenant .. ':msg', holder)
+      if raw then
+        local m = cjson.decode(raw)
+        local verified = m.verified_at ~= nil and m.verified_at ~= cjson.null
+        local expired = m.expires_at ~= nil and m.expires_at ~= cjson.null and now >= m.expires_at
+        if not verified and m.attempts < m.max_attempts and not expired then return {'block', raw} end
+      end
+    end
+  end
+end
+for i = 0, n - 1 do
+  local b = 5 + i * 9
+  local tenant, id, key = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+  local t = p .. ':t:' .. tenant
+  redis.call('HSET', t .. ':msg', id, ARGV[b + 4])
+  redis.call('ZADD', t .. ':order', ARGV[b + 5], id)
+  redis.call('SADD', p .. ':tenants', tenant)
+  redis.call('ZADD', p .. ':touched', real, tenant)
+  redis.call('ZADD', p .. ':purge', ARGV[b + 6], ARGV[b + 9])
+  redis.call('HSET', p .. ':mid', id, tenant)
+  if key ~= '' then redis.call('HSET', t .. ':act', key, id) end
+  set_due(p, tenant, id, ARGV[b + 7])
+  append(p, tenant, ARGV[b + 8])
+end
+for i = 6 + n * 9, #ARGV, 2 do append(p, ARGV[i], ARGV[i + 1]) end
+return {'ok', redis.call('ZCARD', p .. ':purge')}
+"""
+# update_message: ARGV = prefix, tenant, message_id, JSON read, new JSON ('' unchanged), due, record
+# (''), the generation to find ('' none, as SEND), then a tenant and a record per record to append
+# after it (`also`).
+CAS = APPEND + """
+local p, tenant, id = ARGV[1], ARGV[2], ARGV[3]
+if ARGV[8] ~= '' and (redis.call('GET', p .. ':gen') or '0') ~= ARGV[8] then return {'stale'} end
+local current = redis.call('HGET', p .. ':t:' .. tenant .. ':msg', id)
+if current ~= ARGV[4] then return {'conflict', current} end
+if ARGV[5] ~= '' then redis.call('HSET', p .. ':t:' .. tenant .. ':msg', id, ARGV[5]) end
+set_due(p, tenant, id, ARGV[6])
+if ARGV[7] ~= '' then append(p, tenant, ARGV[7]) end
+for i = 9, #ARGV, 2 do append(p, ARGV[i], ARGV[i + 1]) end
+return {'ok'}
+"""
+# Drop one message; its resend key goes too unless a newer message holds it now.
+DROP = """
+local p, member = ARGV[1], ARGV[2]
+local tenant, id, key = string.match(member, '^(.-)%z(.-)%z(.*)$')
+local t = p .. ':t:' .. tenant
+if key ~= '' and redis.call('HGET', t .. ':act', key) == id then redis.call('HDEL', t .. ':act', key) end
+redis.call('HDEL', t .. ':msg', id)
+redis.call('ZREM', t .. ':order', id)
+redis.call('ZREM', p .. ':due', tenant .. '\\0' .. id)
+if redis.call('HGET', p .. ':mid', id) == tenant then redis.call('HDEL', p .. ':mid', id) end
+return redis.call('ZREM', p .. ':purge', member)
+"""
+# Records past the retention go (at most ARGV[3] per call): ARGV = prefix, keep, batch.
+TRIM = """
+local p, keep, batch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local cut = tonumber(redis.call('GET', p .. ':ev:seq') or '0') - keep
+if cut < 1 then return 0 end
+local seqs = redis.call('ZRANGEBYSCORE', p .. ':ev:all', '-inf', cut, 'LIMIT', 0, batch)
+for _, seq in ipairs(seqs) do
+  local raw = redis.call('HGET', p .. ':ev:data', seq)
+  if raw then
+    local tenant = cjson.decode(raw)[2]
+    if type(tenant) == 'string' then redis.call('ZREM', p .. ':ev:t:' .. tenant, seq) end
+    redis.call('HDEL', p .. ':ev:data', seq)
+  end
+  redis.call('ZREM', p .. ':ev:all', seq)
+end
+return #seqs
+"""
+# claim_events: ARGV = prefix, consumer, limit, now, lease end.
+CLAIM = """
+local p, c, limit, now, lease_end = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local pend = p .. ':evc:' .. c .. ':pend'
+local out = {}
+for _, seq in ipairs(redis.call('ZRANGEBYSCORE', pend, '-inf', now, 'LIMIT', 0, limit)) do
+  local raw = redis.call('HGET', p .. ':ev:data', seq)
+  if raw then
+    redis.call("ZADD", pend, lease_end, seq)
+    table.insert(out, seq); table.insert(out, raw)
+  else
+    redis.call('ZREM', pend, seq)
+  end
+end
+local cursor = redis.call('GET', p .. ':evc:' .. c) or '0'
+local room = limit - #out / 2
+if room > 0 then
+  for _, seq in ipairs(redis.call('ZRANGEBYSCORE', p .. ':ev:all', '(' .. cursor, '+inf', 'LIMIT', 0, room)) do
+    redis.call("ZADD", pend, lease_end, seq)
+    redis.call('SET', p .. ':evc:' .. c, seq)
+    table.insert(out, seq); table.insert(out, redis.call('HGET', p .. ':ev:data', seq))
+  end
+end
+return out
+"""
+# Appending records (the journal): ARGV = prefix, then tenant ('' none) and record per record.
+RECORD = APPEND + """
+local out = {}
+for i = 2, #ARGV, 2 do table.insert(out, append(ARGV[1], ARGV[i], ARGV[i + 1])) end
+return out
+"""
