@@ -46,12 +46,13 @@ from mockserver.scenarios.engine import ScenarioEngine
 from mockserver.scenarios.library import Library
 from mockserver.store import Store, StorePolicy, open_store
 from mockserver.store.base import StaleRead
-from mockserver.store.policy import Cadence
+from mockserver.store.policy import PURGE_BATCH, Cadence, Housekeeper
 
 DATA = Path(__file__).parent / "data"
 log = logging.getLogger("mockserver")
 RequestObserver = Callable[[Exchange], None]
 STALE_RETRIES = 20
+PIGGYBACK_PURGE, PIGGYBACK_SETTLE = 1000, 100  # what a request may do of the housekeeping (a few ms)
 _READS = ("GET", "HEAD", "OPTIONS")
 _BOOKKEEPING = ("claim_events", "ack_events")  # a consumer's claims would feed the stream it reads
 
@@ -84,6 +85,8 @@ class OtpMock:
         self.router = Router.for_documents(self.contract, control_document())
         self._on_request = on_request
         self._housekeeping = Cadence(settings.housekeeping_seconds)
+        self._housekeeper = Housekeeper(self.tick, settings.housekeeping_seconds)
+        self._background = False
 
     # serving ------------------------------------------------------------------------------
     def handle(self, method: str, path: str, headers: Mapping[str, str] | None = None, body: bytes = b"", *,
@@ -91,8 +94,10 @@ class OtpMock:
         """Answer one request as the served mock would (API and control plane alike). The reply
         may carry a delay to wait and a transport fault to perform: the caller's to do."""
         started, at = time.perf_counter(), time.time()
-        if self._housekeeping.due():
-            self.tick()
+        if self._background:
+            self._housekeeper.ensure()
+        elif self._housekeeping.due():  # in-process: a small share on the request that finds it due
+            self.tick(purge_limit=PIGGYBACK_PURGE, settle_limit=PIGGYBACK_SETTLE)
         request = ApiRequest(method.upper(), path, {k.lower(): v for k, v in (headers or {}).items()},
                              body, {}, too_large, query)
         for _ in range(STALE_RETRIES):  # a store with a cache may find it stale: the request runs again
@@ -157,16 +162,18 @@ class OtpMock:
     # lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         """What `otp-mock serve` does once as it starts: the global scenario becomes the one of
-        the settings (or none), whatever a durable store kept from an earlier run."""
+        the settings (or none), whatever a durable store kept from an earlier run; and each
+        serving process keeps house in a thread of its own, so no request waits on it."""
         self.scenarios.start()
+        self._background = True
 
-    def tick(self) -> None:
+    def tick(self, purge_limit: int = PURGE_BATCH, settle_limit: int = 1000) -> None:
         """Housekeeping now: the store's policy (purge and caps), then the steps time has
-        brought. Runs by itself at most every `housekeeping_seconds`, on the request that finds
-        it due."""
+        brought (deliveries, timeouts). A served mock runs it every `housekeeping_seconds` in a
+        thread; in-process, a small share of it runs on the request that finds it due."""
         try:
-            self.store.housekeeping()
-            self.service.settle_due()
+            self.store.housekeeping(purge_limit)
+            self.service.settle_due(settle_limit)
         except Exception:  # noqa: BLE001 - the request that ran it is still answered
             log.exception("housekeeping failed")
 

@@ -112,3 +112,24 @@ def test_two_consumers_claiming_share_the_stream_out(pair: str) -> None:
     assert shares[0] and shares[1], "one consumer got everything: the claims did not interleave"
     assert not set(shares[0]) & set(shares[1])  # disjoint
     assert sorted(shares[0] + shares[1]) == every  # nothing lost, nothing twice
+
+
+def test_a_code_that_expires_in_real_time_is_streamed_by_the_housekeeping_thread(tmp_path: Any) -> None:
+    (tmp_path / "brief.yaml").write_text("name: brief\ndescription: codes live one second\nrules:\n"
+                                         "  - operation: send_otp\n    reply: {pass: {ttl_seconds: 1}}\n")
+    process, url = start("--workers", "2", "--scenarios-dir", str(tmp_path), "--scenario", "brief",
+                         "--set", "housekeeping_seconds=0.2")
+    try:
+        body = {"to": "+447700900999", "template": {"id": "sms-default"}}
+        message_id = requests.post(f"{url}/v1/messages", json=body, headers=AUTH, timeout=10).json()["message_id"]
+        deadline, steps = 30.0, []
+        for _ in range(int(deadline / 0.2)):  # bounded; nothing else is sent meanwhile
+            events = requests.get(f"{url}/_mock/events", params={"type": "message"}, timeout=10).json()["events"]
+            steps = [s["status"] for e in events if e["data"]["message_id"] == message_id for s in e["data"]["steps"]]
+            if "verified_timeout" in steps:
+                break
+            threading.Event().wait(0.2)
+        assert steps == ["plan", "target_valid", "sent", "delivered", "verified_timeout"], steps
+    finally:
+        code, out, err = stop(process)
+    assert code == 0, (out, err)

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from mockserver.events import StreamEvent
 from mockserver.otp.model import Message, Template
-from mockserver.store.policy import StorePolicy
+from mockserver.store.policy import PURGE_BATCH, StorePolicy
 
 T = TypeVar("T")
 Progress = dict[str, Any]  # a scenario's progress for one tenant, JSON-able
@@ -162,8 +162,9 @@ class Store(Protocol):
     def purge(self, now: float) -> int:
         """Drop messages past their retention (real time); returns how many went."""
 
-    def housekeeping(self) -> None:
-        """Apply the policy by the store's own real clock: purge (a bounded batch), then every cap."""
+    def housekeeping(self, limit: int = PURGE_BATCH) -> None:
+        """Apply the policy by the store's own real clock: purge (at most `limit` messages, so a
+        mass expiry drains over several runs), then every cap."""
 
     # the control plane's state, shared by every worker -----------------------------------
     def get_values(self, names: Sequence[str]) -> dict[str, str]:

@@ -326,9 +326,9 @@ class MemoryStore:
         with self._lock:
             return self._purge_locked(now)
 
-    def housekeeping(self) -> None:
+    def housekeeping(self, limit: int = PURGE_BATCH) -> None:
         with self._lock:  # the caps hold at every insert already; the purge drains in batches
-            self._purge_locked(self._real_time(), limit=PURGE_BATCH)
+            self._purge_locked(self._real_time(), limit=limit)
             if len(self._due_heap) > 4 * (sum(len(s.due) for s in self._tenants.values()) + 64):
                 self._due_heap = [(d, n, t, m) for d, n, t, m in self._due_heap
                                   if t in self._tenants and self._tenants[t].due.get(m) == d]

@@ -11,9 +11,12 @@ cheap (the memory store drops the oldest message the moment the cap is passed).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
+import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,3 +70,32 @@ class Cadence:
                 return False
             self._next = now + self.seconds
             return True
+
+
+class Housekeeper:
+    """Runs `tick` every `seconds` in a daemon thread of the process that calls `ensure()`; a
+    process forked from it starts its own on its first call (threads do not survive a fork)."""
+
+    def __init__(self, tick: Callable[[], None], seconds: float) -> None:
+        self._tick = tick
+        self.seconds = max(seconds, 0.05)
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        if self._pid == os.getpid():  # the common case, without the lock
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+        threading.Thread(target=self._run, name="housekeeping", daemon=True).start()
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        while self._pid == pid:
+            time.sleep(self.seconds)
+            try:
+                self._tick()
+            except Exception:  # noqa: BLE001 - housekeeping goes on; the mock logs what failed
+                logging.getLogger("mockserver").exception("housekeeping failed")

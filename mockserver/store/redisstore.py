@@ -342,8 +342,8 @@ class RedisStore:
             if len(due) < 1000:
                 return dropped
 
-    def housekeeping(self) -> None:
-        self._drop(self.db.zrangebyscore(f"{self._p}:purge", "-inf", self._real_time(), start=0, num=PURGE_BATCH))
+    def housekeeping(self, limit: int = PURGE_BATCH) -> None:
+        self._drop(self.db.zrangebyscore(f"{self._p}:purge", "-inf", self._real_time(), start=0, num=limit))
         self._cap()
         excess = int(self.db.zcard(f"{self._p}:touched")) - self.policy.max_tenants
         if excess > 0:
@@ -352,7 +352,7 @@ class RedisStore:
         excess = int(self.db.zcard(f"{self._p}:progress")) - self.policy.max_progress
         if excess > 0:
             self._forget_progress(self.db.zrange(f"{self._p}:progress", 0, excess - 1))
-        self._trim(args=[self._p, self.policy.max_events, PURGE_BATCH], client=self.db)
+        self._trim(args=[self._p, self.policy.max_events, limit], client=self.db)
 
     def _cap(self) -> None:
         excess = self.count_messages() - self.policy.max_messages

@@ -304,11 +304,11 @@ class SqliteStore:
         with self._write() as db:
             return db.execute("DELETE FROM messages WHERE purge_at <= ?", (now,)).rowcount
 
-    def housekeeping(self) -> None:
+    def housekeeping(self, limit: int = PURGE_BATCH) -> None:
         real_now = self._real_time()
         with self._write() as db:
             db.execute("DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE purge_at <= ? "
-                       "LIMIT ?)", (real_now, PURGE_BATCH))
+                       "LIMIT ?)", (real_now, limit))
             self._cap_messages(db)
             db.execute("DELETE FROM progress WHERE rowid IN (SELECT rowid FROM progress ORDER BY touched "
                        "LIMIT MAX(0, (SELECT COUNT(*) FROM progress) - ?))", (self.policy.max_progress,))
