@@ -12,7 +12,8 @@ port). For each target it starts the server, measures the time to the first answ
 the memory of the server's whole process tree during the run (PSS: a page shared by k
 processes counts 1/k in each), and stops it. The targets run in turns, `--rounds` times, on
 fresh state each time; the table gives each figure's median over the rounds, so a noisy
-neighbour on a shared machine moves every target alike. Ratios are to the bare app.
+neighbour on a shared machine moves every target alike. A ratio is to the bare app of the same
+round, and the table gives the median of each target's ratios.
 Only 127.0.0.1 is ever contacted. wrk comes from Debian (`apt-get install wrk`).
 """
 
@@ -200,12 +201,15 @@ def main() -> int:
                 port = free_port("127.0.0.1")
                 runs.setdefault(name, []).append(measure(name, targets(port, folder, run, redis_url)[name], port, args))
     table = {name: median_result(name, results) for name, results in runs.items()}
-    bare = next(r for n, r in table.items() if n.startswith("bare")).rps or 1.0
+    bare = next(results for n, results in runs.items() if n.startswith("bare"))
     print(f"{'target':<34} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} "
-          f"{'peak MiB':>9} {'start s':>8}  req/s of each round")
+          f"{'peak MiB':>9} {'start s':>8}  req/s (ratio) of each round")
     for r in table.values():
-        each = " ".join(f"{x.rps:.0f}" for x in runs[r.name])
-        print(f"{r.name:<34} {r.rps:>8.0f} {r.rps / bare:>6.2f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
+        # Each round's ratio is to the bare app of the same round (they ran a minute apart, so the
+        # machine's noise moves both); the table gives the median of those ratios.
+        ratios = [x.rps / (b.rps or 1.0) for x, b in zip(runs[r.name], bare, strict=True)]
+        each = " ".join(f"{x.rps:.0f} ({q:.2f})" for x, q in zip(runs[r.name], ratios, strict=True))
+        print(f"{r.name:<34} {r.rps:>8.0f} {statistics.median(ratios):>6.2f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
               f"{r.errors:>8} {r.peak_mib:>9.1f} {r.startup_s:>8.2f}  {each}")
     threads = args.server_threads or f"{Settings().threads} (1 process), {Settings().worker_threads} (workers)"
     print(f"\nmedians of {args.rounds} rounds, threads per server process: {threads}; machine: "

@@ -93,13 +93,16 @@ class OtpMock:
                query: str = "", too_large: bool = False) -> ApiReply:
         """Answer one request as the served mock would (API and control plane alike). The reply
         may carry a delay to wait and a transport fault to perform: the caller's to do."""
+        headers = {k.lower(): v for k, v in (headers or {}).items()}
+        return self.handle_request(ApiRequest(method.upper(), path, headers, body, {}, too_large, query))
+
+    def handle_request(self, request: ApiRequest) -> ApiReply:
+        """`handle` for a request whose method is upper-case and header names lower-case."""
         started, at = time.perf_counter(), time.time()
         if self._background:
             self._housekeeper.ensure()
         elif self._housekeeping.due():  # in-process: a small share on the request that finds it due
             self.tick(purge_limit=PIGGYBACK_PURGE, settle_limit=PIGGYBACK_SETTLE)
-        request = ApiRequest(method.upper(), path, {k.lower(): v for k, v in (headers or {}).items()},
-                             body, {}, too_large, query)
         for _ in range(STALE_RETRIES):  # a store with a cache may find it stale: the request runs again
             exchanges = _Exchanges(self.journal, request, at, started)
             with self.store.scope() as scope:

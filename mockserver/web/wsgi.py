@@ -19,7 +19,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
 from mockserver.mock import OtpMock
-from mockserver.pipeline import TRANSPORT_FAULTS, ApiReply
+from mockserver.pipeline import TRANSPORT_FAULTS, ApiReply, ApiRequest
 from mockserver.web.faults import FAULT_KEY, TRANSPORT_KEY
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -39,9 +39,9 @@ class MockWSGI:
         if self.fallback is not None and self.flask_prefixes and path.startswith(self.flask_prefixes):
             return self.fallback(environ, start_response)
         body, too_large = self._body(environ)
-        method = environ.get("REQUEST_METHOD", "GET")
-        reply = self.mock.handle(method, path, _headers(environ), body, query=environ.get("QUERY_STRING", ""),
-                                 too_large=too_large)
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        reply = self.mock.handle_request(ApiRequest(method, path, _headers(environ), body, {}, too_large,
+                                                    environ.get("QUERY_STRING", "")))
         if reply.delay:
             time.sleep(reply.delay)
         if reply.fault in TRANSPORT_FAULTS:
