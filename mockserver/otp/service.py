@@ -113,8 +113,9 @@ class OtpService:
         if config is None:
             raise ApiError(3003, f"template {template.template_id!r} has no verify_code_config; "
                                  "send_otp needs a template with a verification code")
-        drawn = codes.generate(self.rng, config["verify_code_type"], config["verify_code_len"])  # drawn even when
-        code = effects.code or drawn  # fixed, so a seeded run's codes stay the same whatever the recipients
+        # Drawn even when a magic value fixes the code, so a seeded run's later codes stay the same.
+        drawn = codes.generate(self.rng, config["verify_code_type"], config["verify_code_len"])
+        code = effects.code or drawn
         message = self._compose(tenant, "send_otp", OTP, template, body, body["to"], code, effects)
         return self._deliver(template, [message], commit)
 

@@ -202,7 +202,7 @@ class ScenarioEngine:
         with self._lock:
             return min(self.max_delay, spec.draw(self._rng))
 
-    def _magic(self, context: Context, passing: PassThrough) -> ApiReply | PassThrough | None:
+    def _magic(self, context: Context, passing: PassThrough) -> ApiReply | PassThrough:
         op_id = context.operation.operation_id
         if not self.magic_values or op_id not in _SENDS:
             return passing
