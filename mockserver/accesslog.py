@@ -13,7 +13,8 @@ import time
 from typing import TextIO
 
 from mockserver.batching import Batcher
-from mockserver.journal import Exchange
+from mockserver.journal import Exchange, mask_query
+from mockserver.textsafe import shown
 
 
 class AccessLog:
@@ -34,9 +35,9 @@ class AccessLog:
         """The line of one served request: `POST /v1/messages -> 400 code=3004 key=team-a 1.2ms`."""
         body = exchange.reply_body
         code = body.get("code") if isinstance(body, dict) and exchange.status != 200 else None
-        where = exchange.path + (f"?{exchange.query}" if exchange.query else "")
-        self(f"{exchange.method} {where} -> {exchange.status}{f' code={code}' if code else ''} "
-             f"key={exchange.tenant} {exchange.duration_ms:.1f}ms", exchange.at)
+        where = shown(exchange.path + (f"?{mask_query(exchange.query)}" if exchange.query else ""), 200)
+        self(f"{shown(exchange.method, 16)} {where} -> {exchange.status}{f' code={code}' if code else ''} "
+             f"key={shown(exchange.tenant, 60)} {exchange.duration_ms:.1f}ms", exchange.at)
 
     def flush(self) -> None:
         self._lines.flush()
