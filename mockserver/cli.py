@@ -228,6 +228,7 @@ def check(**options: Any) -> None:
     """Validate the contract, settings, keys file, starting templates and every scenario file."""
     from mockserver.mock import OtpMock
 
+    logging.getLogger("mockserver.scenarios").setLevel(logging.ERROR)  # check lists the rejected files itself, once
     try:
         settings = build_settings(**options)
         mock = OtpMock(settings)
