@@ -17,6 +17,7 @@ The control plane can read every code and reset all state, so:
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -58,7 +59,13 @@ PUBLIC_ONLY = Access(False)
 
 
 def is_loopback(host: str) -> bool:
-    return host in LOOPBACK_NAMES or host.startswith("127.")
+    """A loopback name or address literal (127.0.0.1.nip.io is neither: a DNS name can rebind)."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def host_name(value: str) -> str:
@@ -84,7 +91,7 @@ class ControlAccess:
         if raw is None:
             return
         name = host_name(raw)
-        if name not in self.hosts and not name.startswith("127."):
+        if name not in self.hosts and not is_loopback(name):
             shown = raw[:80]
             raise ControlError(403, f"Host {shown!r} is not one the mock answers to on its control plane; "
                                     f"start it with --allowed-host {host_name(shown)} if that name is yours")

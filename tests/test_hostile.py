@@ -78,6 +78,21 @@ def test_a_message_over_max_message_bytes_is_refused(client: Client) -> None:
     assert client.get("/_mock/messages", key=None).get_json()["messages"] == []
 
 
+def test_a_template_that_repeats_a_long_param_is_refused_before_its_text_is_built(client: Client) -> None:
+    from mockserver.otp.render import TooLong, render
+
+    with pytest.raises(TooLong):
+        render("{{p}}" * 1000, {"p": "x" * 10_000}, limit=16_384)  # stops near 16 KB, not at 10 MB
+    config = {"template_type": 2, "template_custom_config": {"custom_sub_type": "marketing",
+                                                            "custom_content": "{{p}}" * 200}}
+    client.post("/v1/template-configs", json={**SMS_TEMPLATE, "template_id": "echo", "sms_config": config})
+    client.post("/_mock/templates/echo/review", key=None, json={"dev_key": "team-a", "status": 2})
+    body = {"to": PHONE, "template": {"id": "echo", "params": {"p": "y" * 5_000}}}
+    assert_error(client.post("/v1/custom-messages", json=body), 400, 3002, "max_message_bytes")
+    body["template"]["params"]["p"] = "short"
+    assert client.post("/v1/custom-messages", json=body).status_code == 200
+
+
 @pytest.mark.parametrize("store", ["memory", "sqlite", "redis"])
 def test_a_keys_stored_bytes_are_bounded_on_every_store(store: str, make_client: Any, tmp_path: Path,
                                                         request: pytest.FixtureRequest) -> None:

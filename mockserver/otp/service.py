@@ -31,7 +31,7 @@ from mockserver.otp.model import (
     Template,
     stored_bytes,
 )
-from mockserver.otp.render import render
+from mockserver.otp.render import TooLong, render
 from mockserver.otp.rules import Outcome, settle, verify_step
 from mockserver.store.base import KeyFull, Store
 
@@ -182,12 +182,18 @@ class OtpService:
         expires_at = self._expiry(kind, template, now)
         if effects.ttl_seconds is not None:
             expires_at = now + effects.ttl_seconds
-        text, subject = render(raw_text, values), render(subject, values) if subject else None
-        size = stored_bytes(text, subject, params.items())
-        if size > self.policy.max_message_bytes:
-            raise ApiError(3002, f"template.params: the message would hold {size} bytes (its text, subject and "
-                                 f"params), more than max_message_bytes ({self.policy.max_message_bytes}); "
-                                 "send shorter params or raise the setting")
+        limit = self.policy.max_message_bytes
+        try:  # bounded: the params alone, then the text as it grows, then the whole in bytes
+            size = stored_bytes("", None, params.items())
+            if size <= limit:
+                text = render(raw_text, values, limit - size)
+                subject = render(subject, values, limit - size - len(text)) if subject else None
+                size = stored_bytes(text, subject, params.items())
+        except TooLong:
+            size = limit + 1
+        if size > limit:
+            raise ApiError(3002, f"template.params: the message would hold more than max_message_bytes ({limit}) "
+                                 "bytes (its text, subject and params); send shorter params or raise the setting")
         return Message(
             message_id=self.ids.next(), tenant=tenant, kind=kind, operation=operation, to=to,
             template_id=template.template_id, language=language, channel=channel,
