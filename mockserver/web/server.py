@@ -16,16 +16,16 @@ import socket
 import time
 from typing import Any
 
-from flask import Flask
 from waitress.channel import HTTPChannel
 
 from mockserver.config import Settings
 from mockserver.web import faults
+from mockserver.web.wsgi import WSGIApp
 
 IDLE_GRACE = 0.2  # s: a connection quiet for longer (no request, no reply) holds no request thread
 
 
-def waitress_server(app: Flask, settings: Settings, sock: socket.socket | None = None) -> Any:
+def waitress_server(app: WSGIApp, settings: Settings, sock: socket.socket | None = None) -> Any:
     """A waitress server for the app on the settings' host and port, or on `sock` (a listening
     socket shared by the workers) as a pulling worker. A lookahead lets waitress notice a
     client that gave up, so the hang fault stops early."""
@@ -41,7 +41,7 @@ def waitress_server(app: Flask, settings: Settings, sock: socket.socket | None =
     return server
 
 
-def serve_on(app: Flask, sock: socket.socket, settings: Settings) -> None:
+def serve_on(app: WSGIApp, sock: socket.socket, settings: Settings) -> None:
     """One worker's server on the shared socket, until it is interrupted."""
     server = waitress_server(app, settings, sock)
     try:
