@@ -92,7 +92,8 @@ class Helpers:
         self._harness().reconfigure(settings)
 
     def reset(self) -> None:
-        """Forget every message, template change, clock move, scenario and call."""
+        """Forget every message, template change, clock move, scenario progress, call and
+        pending `fail_next` (as `POST /_mock/reset`; the active scenario stays)."""
         harness = self._harness()
         harness.mock.control.reset(self._scope)
         harness.forget(self._scope)

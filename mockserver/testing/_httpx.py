@@ -55,31 +55,39 @@ class InProcessTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return httpx.Response(reply.status, headers=_wire.reply_headers(reply, data), content=data)
 
 
-class ForwardingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """Sends every request to the served mock over a real socket (`target="server"`), keeping
-    the client's timeouts; what httpx raises is what a real connection gives."""
+class Forwarder:
+    """Rewrites a request to the API's URL into one to the served mock (`target="server"`),
+    keeping its headers, body and timeouts."""
 
     def __init__(self, served_url: str) -> None:
         self.served_url = served_url.rstrip("/")
+
+    def forwarded(self, request: httpx.Request, body: bytes) -> httpx.Request:
+        url = request.url
+        headers = request.headers.copy()
+        headers.update(_wire.forwarded_headers(str(url)))
+        return httpx.Request(request.method, self.served_url + url.raw_path.decode("ascii"), headers=headers,
+                             content=body, extensions=request.extensions)
+
+
+class ForwardingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """`mocker.httpx_transport()` with `target="server"`: sends every request to the served
+    mock over a real socket; what httpx raises is what a real connection gives."""
+
+    def __init__(self, served_url: str) -> None:
+        self.forwarder = Forwarder(served_url)
         self._sync: httpx.HTTPTransport | None = None
         self._async: httpx.AsyncHTTPTransport | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self._sync is None:
             self._sync = httpx.HTTPTransport()
-        return _SYNC(self._sync, self._forwarded(request, request.read()))
+        return _SYNC(self._sync, self.forwarder.forwarded(request, request.read()))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._async is None:
             self._async = httpx.AsyncHTTPTransport()
-        return await _ASYNC(self._async, self._forwarded(request, await request.aread()))
-
-    def _forwarded(self, request: httpx.Request, body: bytes) -> httpx.Request:
-        url = request.url
-        target = self.served_url + url.raw_path.decode("ascii")
-        headers = request.headers.copy()
-        headers.update(_wire.forwarded_headers(str(url)))
-        return httpx.Request(request.method, target, headers=headers, content=body, extensions=request.extensions)
+        return await _ASYNC(self._async, self.forwarder.forwarded(request, await request.aread()))
 
     def close(self) -> None:
         if self._sync is not None:
@@ -107,8 +115,9 @@ def _fault(reply: ApiReply, request: httpx.Request) -> httpx.TransportError:
 
 
 # Interception of httpx's default transports ------------------------------------------------
-Transport = InProcessTransport | ForwardingTransport
-Route = Callable[[httpx.Request], Transport | None]  # the transport that answers; None: let it through
+# answer in-process, forward through the client's own transport, or let through (None)
+Choice = InProcessTransport | Forwarder | None
+Route = Callable[[httpx.Request], Choice]
 _routes: list[Route] = []  # the active mockers, newest last
 _lock = threading.Lock()
 
@@ -132,19 +141,21 @@ def release(route: Route) -> None:
             httpx.AsyncHTTPTransport.handle_async_request = _ASYNC  # type: ignore[method-assign]
 
 
-def _chosen(request: httpx.Request) -> Transport | None:
+def _chosen(request: httpx.Request) -> Choice:
     with _lock:
         route = _routes[-1] if _routes else None
     return None if route is None else route(request)
 
 
 def _sync_handle(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-    transport = _chosen(request)
-    return _SYNC(self, request) if transport is None else transport.handle_request(request)
+    chosen = _chosen(request)
+    if isinstance(chosen, InProcessTransport):
+        return chosen.handle_request(request)
+    return _SYNC(self, request if chosen is None else chosen.forwarded(request, request.read()))
 
 
 async def _async_handle(self: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
-    transport = _chosen(request)
-    if transport is None:
-        return await _ASYNC(self, request)
-    return await transport.handle_async_request(request)
+    chosen = _chosen(request)
+    if isinstance(chosen, InProcessTransport):
+        return await chosen.handle_async_request(request)
+    return await _ASYNC(self, request if chosen is None else chosen.forwarded(request, await request.aread()))

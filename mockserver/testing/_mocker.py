@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import httpx
     import responses
 
-    from mockserver.testing._httpx import ForwardingTransport, InProcessTransport
+    from mockserver.testing._httpx import Forwarder, ForwardingTransport, InProcessTransport
     from mockserver.testing._requests import RequestsInterceptor
     from mockserver.testing._served import ServedMock
 
@@ -48,7 +48,7 @@ class OtpMocker(Helpers):
         self._state: Harness | None = None
         self._served: ServedMock | None = None
         self._requests: RequestsInterceptor | None = None
-        self._transport: InProcessTransport | ForwardingTransport | None = None
+        self._route_to: InProcessTransport | Forwarder | None = None  # for httpx clients of their own
 
     @property
     def base_url(self) -> str:
@@ -97,18 +97,19 @@ class OtpMocker(Helpers):
         if _installed("httpx"):
             from mockserver.testing import _httpx
 
-            self._transport = self.httpx_transport()
+            served = self._served
+            self._route_to = _httpx.Forwarder(served.base_url) if served else _httpx.InProcessTransport(self)
             _httpx.intercept(self._route)
 
     def stop(self) -> None:
         if self._requests is not None:
             self._requests.stop()
             self._requests = None
-        if self._transport is not None:
+        if self._route_to is not None:
             from mockserver.testing import _httpx
 
             _httpx.release(self._route)
-            self._transport = None
+            self._route_to = None
         if self._served is not None:
             self._served.stop()
             self._served = None
@@ -166,12 +167,12 @@ class OtpMocker(Helpers):
     def passthrough(self) -> bool:
         return self._passthrough
 
-    def _route(self, request: httpx.Request) -> InProcessTransport | ForwardingTransport | None:
+    def _route(self, request: httpx.Request) -> InProcessTransport | Forwarder | None:
         import httpx
 
         url = str(request.url)
         if _wire.split_base(url, self.base_urls) is not None:
-            return self._transport
+            return self._route_to
         if self._passthrough:
             return None
         raise httpx.ConnectError(_wire.refused(request.method, url, self.base_urls), request=request)

@@ -5,6 +5,7 @@ reachable (`target="server"`, `otp_mock_server`)."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -34,7 +35,7 @@ def no_network() -> Iterator[None]:
 
     def guarded_lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
         name = host.decode() if isinstance(host, bytes) else host
-        if name is not None and str(name).lower() not in LOOPBACK_NAMES:
+        if name is not None and str(name).lower() not in LOOPBACK_NAMES and not _is_address(str(name)):
             raise NetworkBlocked(f"no_network(): name lookup of {name!r} refused: this test must not use the "
                                  "network (the OTP mock answers in-process)")
         return lookup(host, *args, **kwargs)
@@ -49,12 +50,22 @@ def no_network() -> Iterator[None]:
         socket.getaddrinfo = lookup
 
 
+def _is_address(name: str) -> bool:
+    """A numeric address needs no lookup (its connection is checked instead)."""
+    try:
+        ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
 def _check(sock: socket.socket, address: Any) -> None:
     if sock.family not in (socket.AF_INET, socket.AF_INET6):
         return  # a Unix socket or a socket pair is not the network
     host, port = address[0], address[1]
     if host in ("127.0.0.1", "::1") and port in _wire.LIVE_PORTS:
         return
+    sock.close()  # the caller never gets to use it (create_connection closes only on OSError)
     raise NetworkBlocked(f"no_network(): connection to {host}:{port} refused: this test must not use the "
                          "network (the OTP mock answers in-process; with --otp-mock-target=server only its "
                          "own served mock is reachable)")

@@ -121,9 +121,14 @@ class ServedKey(Helpers):
         self.dev_key = dev_key
         self.dev_secret = dev_secret
         self._scope = dev_key
+        self._scenario = False
 
     def _harness(self) -> Harness:
         return self.served.harness
+
+    def use_scenario(self, name: str | None, *, dev_key: str | None = None) -> None:
+        super().use_scenario(name, dev_key=dev_key)
+        self._scenario = self._scenario or dev_key in (None, self.dev_key)
 
     @property
     def base_url(self) -> str:
@@ -145,8 +150,10 @@ class ServedKey(Helpers):
                            "@pytest.mark.otp_mock(...) instead (the test then gets a served mock with them)")
 
     def close(self) -> None:
-        """Forget everything of this key (the fixture does it after each test)."""
+        """Forget everything of this key, its scenario too (the fixture does it after each test)."""
         self.reset()
+        if self._scenario:
+            self.use_scenario(None)
 
     def __repr__(self) -> str:
         return f"ServedKey(dev_key={self.dev_key!r}, base_url={self.base_url!r})"
