@@ -71,9 +71,12 @@ class ServedMock(Helpers):
             return
         _wire.LIVE_PORTS.discard(self.port)
         self._stopping.set()
-        self._server.pull_trigger()
+        self._server.pull_trigger()  # wakes the loop, which then ends
         self._thread.join(10)
-        self._server = None
+        server, self._server = self._server, None
+        server.pull_trigger = lambda: None  # a task still finishing must not write to a closed pipe
+        wasyncore.close_all(server._map)  # the loop has ended: nothing else touches the map
+        server.task_dispatcher.shutdown(timeout=5)
         if self._owns:
             self.harness.mock.close()
 
@@ -104,12 +107,10 @@ class ServedMock(Helpers):
         return reply if self.harness.sleep_delays or not reply.delay else replace(reply, delay=0.0)
 
     def _loop(self) -> None:
-        """waitress's loop, one poll at a time, until stop(); then everything closes in this thread."""
+        """waitress's loop, one poll at a time, until stop()."""
         server = self._server
         while not self._stopping.is_set():
             wasyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map, count=1)
-        wasyncore.close_all(server._map)
-        server.task_dispatcher.shutdown(timeout=5)
 
 
 class ServedKey(Helpers):
