@@ -450,3 +450,19 @@ def test_a_server_target_mock_frees_its_port(no_leftover_servers: None) -> None:
         assert send().status_code == 200
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_requests_without_responses_is_refused_not_let_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mockserver.testing import _mocker
+
+    monkeypatch.setattr(_mocker, "_installed", lambda name: name != "responses")
+    with pytest.raises(RuntimeError, match=r"responses is not, so requests calls would reach the network: "
+                                           r"pip install 'otp-mock-kit\[testing\]'"):
+        otp_mock().start()
+
+
+def test_a_streamed_request_body_is_read_whole(otp_mock: OtpMocker) -> None:
+    chunks = (part for part in (b'{"to": "+6591234567", ', b'"template": {"id": "sms-default"}}'))
+    answered = requests.post(f"{BASE}/v1/messages", data=chunks, auth=AUTH, timeout=5,
+                             headers={"Content-Type": "application/json"})
+    assert answered.status_code == 200 and otp_mock.calls[0].request_json()["to"] == PHONE

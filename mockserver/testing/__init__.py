@@ -18,6 +18,9 @@ client. The pytest plugin (`mockserver.testing.plugin`, registered with pytest11
 fixtures `otp_mock`, `otp_mock_server`, `otp_clock` and `otp_no_network`, the marker
 `@pytest.mark.otp_mock(...)` and the options `--otp-mock-target` and `--otp-mock-seed`.
 
+Its errors are MockErrors (the kit's root exception): `MessageNotFound` (also a LookupError)
+when no message went to a recipient, `NetworkBlocked` (also a RuntimeError) under `no_network`.
+
 The helpers (`latest_code`, `latest`, `messages`, `calls`, `use_scenario`, `fail_next`,
 `advance_clock`, `now`, `set`, `reset`) and the fields of `Call` are a versioned surface:
 within API_VERSION 1 they are only ever added to. Importing this package loads nothing

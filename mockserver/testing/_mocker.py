@@ -89,6 +89,9 @@ class OtpMocker(Helpers):
             from mockserver.testing._served import ServedMock
 
             self._served = ServedMock(self._harness()).start()
+        if _installed("requests") and not _installed("responses"):
+            raise RuntimeError("requests is installed but responses is not, so requests calls would reach the "
+                               "network: pip install 'otp-mock-kit[testing]'")
         if _installed("responses"):
             from mockserver.testing._requests import RequestsInterceptor
 

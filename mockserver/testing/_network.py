@@ -10,13 +10,15 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+from mockserver.errors import MockError
 from mockserver.testing import _wire
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-class NetworkBlocked(RuntimeError):
-    """A test under `no_network()` tried to reach the network."""
+class NetworkBlocked(MockError, RuntimeError):
+    """A test under `no_network()` tried to reach the network (not an OSError, so no client
+    library takes it for a network failure to retry or wrap)."""
 
 
 @contextlib.contextmanager

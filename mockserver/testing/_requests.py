@@ -57,8 +57,7 @@ class RequestsInterceptor:
     # in-process ---------------------------------------------------------------------------
     def _callback(self, prepared: requests.PreparedRequest) -> Any:
         url = prepared.url or ""
-        body = prepared.body or b""
-        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        raw = _bytes(prepared.body)
         request = _wire.api_request(prepared.method or "GET", url, prepared.headers.items(), raw,
                                     self.answerer.max_body_bytes())
         reply = self.answerer.answer(request, url)
@@ -131,6 +130,15 @@ def _fault(reply: ApiReply, prepared: requests.PreparedRequest) -> Exception:
             ProtocolError(f"Connection broken: {short!r}", short), request=prepared)
     reason = RemoteDisconnected("Remote end closed connection without response")
     return requests.exceptions.ConnectionError(ProtocolError("Connection aborted.", reason), request=prepared)
+
+
+def _bytes(body: Any) -> bytes:
+    """A prepared body (bytes, text, or the chunks of a generator) as bytes."""
+    if body is None or isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body or b"")
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return b"".join(c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in body)
 
 
 def _read_timeout(timeout: Any) -> float | None:
