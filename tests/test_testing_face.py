@@ -402,7 +402,8 @@ def test_the_story_covers_every_kind_of_answer(reference: list[Any]) -> None:
     assert {200, 400, 401, 404, 405, 500} <= set(statuses)
     codes = {json.loads(body).get("code") for _, _, body in reference if body.startswith(b"{\"code\"")}
     assert {1000, 2001, 3001, 3002, 3003, 3004, 4001} <= codes
-    assert reference[-1][2].endswith(b'"templates":[') is False and not reference[-1][2].endswith(b"}")
+    with pytest.raises(ValueError):  # the last answer is cut short (truncated_json)
+        json.loads(reference[-1][2])
 
 
 def test_the_served_mock_answers_as_the_in_process_one(reference: list[Any]) -> None:
