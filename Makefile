@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: serve test check lint lint-contract lint-python lint-imports types bench bench-core bench-million clean
+.PHONY: serve test check lint lint-contract lint-python lint-imports types bench bench-core bench-million bench-testing clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-core: $(STAMP)  ## building a fresh mock, and a lookup by id on Redis with
 
 bench-million: $(STAMP)  ## the memory store with 1,000 and 1,000,000 messages (about 2 min, 4 GiB)
 	$(PY) bench/million.py
+
+bench-testing: $(STAMP)  ## what a test pays for mockserver.testing: a fresh otp_mock, send + verify, 500 tests
+	$(PY) bench/testing.py
 
 clean:
 	rm -rf $(VENV) node_modules build *.egg-info reports
