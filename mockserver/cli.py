@@ -45,7 +45,9 @@ def build_settings(settings_file: str | None, assignments: tuple[str, ...], **fl
     return Settings.load(settings_file, overrides=overrides)
 
 
-@click.group()
+@click.group(epilog="Each command has flags of its own: `otp-mock serve --help` lists the serving flags "
+                    "(--port, --seed, --scenario, --set NAME=VALUE ...), `otp-mock contract --help` the "
+                    "contract run's.")
 @click.version_option(package_name="otp-mock-kit")
 def main() -> None:
     """A contract-driven mock of the EngageLab OTP API."""
