@@ -50,3 +50,10 @@ def test_help_points_from_the_commands_to_their_flags() -> None:
     assert serve.exit_code == 0
     for flag in ("--port", "--seed", "--scenario", "--workers", "--store", "--set"):
         assert flag in serve.output, flag
+
+
+def test_the_licence_setup_cfg_names_is_there() -> None:
+    setup = (ROOT / "setup.cfg").read_text(encoding="utf-8")
+    assert re.search(r"^license = MIT$", setup, re.MULTILINE) and "license_files = LICENSE" in setup
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License\n") and "Permission is hereby granted, free of charge" in text
