@@ -8,11 +8,11 @@ import re
 import textwrap
 from typing import TYPE_CHECKING
 
-from contracts.checks import BUILTIN_CHECKS, CUSTOM_CHECKS
+from otp_mock_contracts.checks import BUILTIN_CHECKS, CUSTOM_CHECKS
 
 if TYPE_CHECKING:
-    from contracts.results import Outcome
-    from contracts.run import ContractRun
+    from otp_mock_contracts.results import Outcome
+    from otp_mock_contracts.run import ContractRun
 
 SUMMARY_NAME = "summary.md"
 JUNIT_NAME = "junit.xml"

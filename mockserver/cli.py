@@ -229,7 +229,7 @@ def scenarios(**options: Any) -> None:
 
 
 def _register_contract() -> None:
-    from contracts.cli import contract  # light: loads schemathesis only when the command runs
+    from otp_mock_contracts.cli import contract  # light: loads schemathesis only when the command runs
 
     main.add_command(contract)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from contracts import RunOptions, run_contract
-from contracts.checks import BUILTIN_CHECKS, CUSTOM_CHECKS
-from contracts.cli import contract
+from otp_mock_contracts import RunOptions, run_contract
+from otp_mock_contracts.checks import BUILTIN_CHECKS, CUSTOM_CHECKS
+from otp_mock_contracts.cli import contract
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "Ci-s3cret-9d27f1"
@@ -169,7 +169,7 @@ def test_an_unreachable_target_fails_with_a_hint(tmp_path: Path) -> None:
 
 def test_importing_the_command_is_cheap() -> None:
     """`otp-mock` registers the command at start-up; that must not load the suites' dependencies."""
-    probe = ("import sys, contracts.cli; heavy = {'schemathesis', 'pytest', 'requests', 'hypothesis'}; "
+    probe = ("import sys, otp_mock_contracts.cli; heavy = {'schemathesis', 'pytest', 'requests', 'hypothesis'}; "
              "print(sorted(heavy & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import configparser
+import importlib.metadata
 import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
 
+import mockserver
 from conftest import ROOT
 from mockserver import cli
 
@@ -57,3 +61,47 @@ def test_the_licence_setup_cfg_names_is_there() -> None:
     assert re.search(r"^license = MIT$", setup, re.MULTILINE) and "license_files = LICENSE" in setup
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert text.startswith("MIT License\n") and "Permission is hereby granted, free of charge" in text
+
+
+# -- packaging ---------------------------------------------------------------------------------
+
+def _setup_option(name: str) -> list[str]:
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg", encoding="utf-8")
+    return [line.strip() for line in parser["options"][name].splitlines() if line.strip()]
+
+
+def test_setup_cfg_lists_every_package_folder_with_the_suites_under_a_name_of_their_own() -> None:
+    assert _setup_option("package_dir") == ["otp_mock_contracts = contracts"]
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in ROOT.glob("mockserver/**/__init__.py")}
+    folders |= {"mockserver.data", "mockserver.data.scenarios"}  # data files only: namespace packages
+    folders |= {"otp_mock_contracts" + ".".join(("", *p.parent.relative_to(ROOT / "contracts").parts))
+                for p in ROOT.glob("contracts/**/__init__.py")}
+    assert set(_setup_option("packages")) == folders
+
+
+def test_the_suites_import_as_otp_mock_contracts_and_nothing_installs_contracts() -> None:
+    probe = ("import importlib.util, otp_mock_contracts.cli; "
+             "print(importlib.util.find_spec('contracts'), otp_mock_contracts.__file__)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd="/")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["None", str(ROOT / "contracts" / "__init__.py")]
+
+
+def test_the_version_is_written_once() -> None:
+    setup = (ROOT / "setup.cfg").read_text(encoding="utf-8")
+    assert "version = attr: mockserver.__version__" in setup
+    assert mockserver.__version__ not in setup + (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert importlib.metadata.version("otp-mock-kit") == mockserver.__version__
+    shown = CliRunner().invoke(cli.main, ["--version"], prog_name="otp-mock")
+    assert shown.exit_code == 0 and shown.output == f"otp-mock, version {mockserver.__version__}\n"
+
+
+def test_the_hint_for_the_missing_extra_works_from_an_index_and_from_a_clone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "hypothesis", None)  # as if the `contract` extra were not installed
+    monkeypatch.setitem(sys.modules, "hypothesis.configuration", None)
+    result = CliRunner().invoke(cli.main, ["contract"])
+    assert result.exit_code == 1
+    assert "pip install 'otp-mock-kit[contract]' (from a package index)" in result.output, result.output
+    assert "pip install -e '.[contract]' in a clone of the kit" in result.output
