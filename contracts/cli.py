@@ -93,6 +93,12 @@ def contract(**flags: Any) -> None:
             result = run_contract(options)
         except (OptionsError, TargetError) as exc:
             raise click.ClickException(str(exc)) from None
+    if options.characterise:
+        from otp_mock_contracts.report import characterisation_lines
+
+        for line in characterisation_lines(result.results) or [
+                f"Characterisation measured nothing; {result.summary} says why (\"Skipped\")"]:
+            click.echo(line)
     verdict = "passed" if result.exit_code == 0 else "FAILED"
     click.echo(f"Contract run {options.run_id} {verdict}. Reports: {result.summary} and {result.junit}")
     sys.exit(result.exit_code)
