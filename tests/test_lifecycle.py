@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import PHONE, Client
+from mockserver.otp.styles import STYLES
 from test_api import SMS_TEMPLATE, assert_error
 
 TTL = 5 * 60  # test-template-1's verify_code_ttl, in seconds
@@ -155,17 +156,36 @@ def test_full_reset_restores_the_starting_templates(client: Client) -> None:
 
 @pytest.mark.parametrize(("template", "language", "params", "expected"), [
     ("sms-default", "default", {},
-     "EngageLab Your verification code is {code}. Do not share this code with anyone. It expires in 5 minutes."),
+     "[EngageLab] Your verification code is {code}. Do not share this code with anyone. It expires in 5 minutes."),
     ("sms-default", "es", {},
-     "EngageLab Su código de verificación es {code}. No comparta este código con nadie. Caduca en 5 minutos."),
+     "[EngageLab] Su código de verificación es {code}. No comparta este código con nadie. Caduca en 5 minutos."),
     ("test-template-1", "default", {},
-     "EngageLab Your verification code is {code}. Do not share this code with anyone. It expires in 5 minutes."),
+     "[EngageLab] Your verification code is {code}. Do not share this code with anyone. It expires in 5 minutes."),
 ])
 def test_rendered_text_of_default_styles(client: Client, template: str, language: str,
                                           params: dict[str, str], expected: str) -> None:
     message_id, code = sent(client, template=template, language=language, params=params)
     text = client.get(f"/_mock/messages/{message_id}", key=None).get_json()["text"]
     assert text == expected.format(code=code)
+
+
+@pytest.mark.parametrize("language", sorted(STYLES))
+def test_built_in_styles_bracket_the_brand_first_like_the_custom_contents(language: str) -> None:
+    main = STYLES[language][0]
+    assert main.startswith("【{{brand_name}}】" if language in ("zh_CN", "zh_HK", "ja") else "[{{brand_name}}] "), main
+
+
+def test_both_channels_of_test_template_1_start_alike(client: Client) -> None:
+    """WhatsApp renders the built-in style, SMS (after a fallback) the template's custom content."""
+    texts = []
+    for headers in ({}, {"X-Mock-Scenario": "channel-fallback"}):
+        client.post("/_mock/reset", key=None)
+        reply = client.post("/v1/messages", json={"to": PHONE, "template": {"id": "test-template-1"}},
+                            headers=headers)
+        message = client.get(f"/_mock/messages/{reply.get_json()['message_id']}", key=None).get_json()
+        texts.append((message["channel"], message["text"].replace(message["code"], "{code}")))
+    assert [channel for channel, _ in texts] == ["whatsapp", "sms"]
+    assert all(text.startswith("[EngageLab] Your verification code is {code}.") for _, text in texts), texts
 
 
 def test_missing_params_stay_literal_and_given_ones_are_filled(client: Client) -> None:
