@@ -296,6 +296,48 @@ def test_magic_email_recipient(client: Client) -> None:
     assert_error(client.post("/v1/messages", json=body), 400, 5019, "unsubscribed")
 
 
+# -- texts that fit their situation -----------------------------------------------------------
+
+SEND_3003 = "template or recipient not valid for this send"
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/messages", {"to": "+12025550103", "template": {"id": "test-template-1"}}),
+    ("/v1/codes", {"to": "+12025550103", "template": {"id": "sms-default"}, "code": "123456"}),
+    ("/v1/custom-messages", {"to": "fail-3003@example.com", "template": {"id": "email-default"},
+                             "params": {"code": "123456"}}),
+])
+def test_a_send_refused_with_3003_says_why_a_send_is_refused(client: Client, path: str, body: Any) -> None:
+    reply = client.post(path, json=body)
+    assert_error(reply, 400, 3003, SEND_3003)
+    assert "verify code" not in reply.get_json()["message"]
+
+
+@pytest.mark.parametrize(("path", "body", "message"), [
+    ("/v1/messages", SEND, SEND_3003),
+    ("/v1/verifications", {"message_id": "1", "verify_code": "1"}, "verify code expired"),
+    ("/v1/template-configs", None, "not contains any channel config"),
+])
+def test_a_forced_3003_has_the_text_of_its_operation(client: Client, path: str, body: Any, message: str) -> None:
+    body = body or client.get("/v1/template-configs/sms-default").get_json()
+    body = {**body, "template_id": "forced"} if path.startswith("/v1/template") else body
+    reply = client.post(path, json=body, headers={"X-Mock-Scenario": "errors", "X-Mock-Error": "3003"})
+    assert_error(reply, 400, 3003, message)
+
+
+def test_rate_limited_never_claims_an_earlier_code_for_a_new_recipient(client: Client) -> None:
+    header = {"X-Mock-Scenario": "rate-limited"}
+    assert send(client, to="+447700900601", **header).status_code == 200
+    refused = send(client, to="+447700900602", **header)  # never sent to before
+    assert_error(refused, 400, 3004, "frequency limit: too many sends in a short time")
+    assert "still valid" not in refused.get_json()["message"]
+
+
+def test_the_realistic_3004_still_names_the_code_that_blocks(client: Client) -> None:
+    assert send(client).status_code == 200
+    assert_error(send(client), 400, 3004, "is still valid")
+
+
 # -- regressions found in review ---------------------------------------------------------------
 
 def test_magic_values_work_inside_a_pass_scenario(client: Client) -> None:

@@ -193,7 +193,7 @@ class ScenarioEngine:
             documented = ", ".join(str(c) for c, i in sorted(contract.errors.items()) if op_id in i.operations)
             raise _client_error(context, f"Prefer: code={code} is not a documented error of {op_id}; "
                                          f"documented: {documented}")
-        return ApiReply(info.status, {"code": code, "message": message or info.message}, delay=delay)
+        return ApiReply(info.status, {"code": code, "message": message or info.message_for(op_id)}, delay=delay)
 
     def _delay(self, reply: Reply, rule: Rule) -> float:
         spec = reply.delay or rule.delay
