@@ -251,6 +251,24 @@ def test_latest_needs_a_recipient_and_says_when_none(client: Client) -> None:
     assert reply.status_code == 404 and "no message" in reply.get_json()["message"]
 
 
+@pytest.mark.parametrize("query", ["to=%2B6591234567", "to=+6591234567", "to=%206591234567"])
+def test_latest_reads_an_unencoded_plus_as_the_plus_it_was(client: Client, query: str) -> None:
+    message_id, code = sent(client)
+    latest = client.get(f"/_mock/messages/latest?{query}", key=None).get_json()
+    assert (latest["message_id"], latest["code"], latest["to"]) == (message_id, code, PHONE)
+    listed = client.get(f"/_mock/messages?{query}", key=None).get_json()["messages"]
+    assert [m["message_id"] for m in listed] == [message_id]
+
+
+def test_latest_without_a_message_says_how_to_send_a_plus(client: Client) -> None:
+    reply = client.get("/_mock/messages/latest?to=+10000000000", key=None)
+    assert reply.status_code == 404
+    assert reply.get_json()["message"] == ("no message to ' 10000000000' nor to '+10000000000' (a '+' in a query "
+                                           "string means a space: send it as %2B, ?to=%2B10000000000)")
+    encoded = client.get("/_mock/messages/latest?to=%2B10000000000", key=None).get_json()["message"]
+    assert encoded == "no message to '+10000000000'"
+
+
 @pytest.mark.parametrize("body", [{"advance_seconds": -5}, {"advance_seconds": "5"}, {"advance_seconds": True}, {}])
 def test_clock_refuses_bad_advances(client: Client, body: dict[str, Any]) -> None:
     reply = client.post("/_mock/clock", json=body, key=None)
