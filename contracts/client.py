@@ -162,16 +162,15 @@ class Client:
     def delete_template(self, template_id: str) -> Reply:
         return self.call("DELETE", f"/v1/template-configs/{template_id}")
 
-    # the mock's control plane (no credentials; scoped to this run's dev_key) -------------------
+    # the mock's control plane, with this run's credentials (so scoped to its dev_key) ---------
     def latest_message(self, to: str) -> Reply:
-        return self.call("GET", "/_mock/messages/latest", params={"to": to, "dev_key": self.dev_key}, auth=None)
+        return self.call("GET", "/_mock/messages/latest", params={"to": to, "dev_key": self.dev_key})
 
     def message(self, message_id: str) -> Reply:
-        return self.call("GET", f"/_mock/messages/{message_id}", auth=None)
+        return self.call("GET", f"/_mock/messages/{message_id}")
 
     def reset_key(self) -> Reply:
-        return self.call("POST", "/_mock/reset", body={"dev_key": self.dev_key}, auth=None)
+        return self.call("POST", "/_mock/reset", body={"dev_key": self.dev_key})
 
     def advance_clock(self, seconds: float) -> Reply:
-        return self.call("POST", "/_mock/clock", body={"advance_seconds": seconds, "dev_key": self.dev_key},
-                         auth=None)
+        return self.call("POST", "/_mock/clock", body={"advance_seconds": seconds, "dev_key": self.dev_key})

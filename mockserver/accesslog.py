@@ -13,7 +13,8 @@ import time
 from typing import TextIO
 
 from mockserver.batching import Batcher
-from mockserver.journal import Exchange
+from mockserver.journal import Exchange, mask_query
+from mockserver.textsafe import shown
 
 
 class AccessLog:
@@ -35,10 +36,10 @@ class AccessLog:
         and the mock's note on it if it has one (`note: X-Mock-Error: 2002 ignored: ...`)."""
         body = exchange.reply_body
         code = body.get("code") if isinstance(body, dict) and exchange.status != 200 else None
-        where = exchange.path + (f"?{exchange.query}" if exchange.query else "")
-        note = f" note: {exchange.note}" if exchange.note else ""
-        self(f"{exchange.method} {where} -> {exchange.status}{f' code={code}' if code else ''} "
-             f"key={exchange.tenant} {exchange.duration_ms:.1f}ms{note}", exchange.at)
+        where = shown(exchange.path + (f"?{mask_query(exchange.query)}" if exchange.query else ""), 200)
+        note = f" note: {shown(exchange.note, 400)}" if exchange.note else ""
+        self(f"{shown(exchange.method, 16)} {where} -> {exchange.status}{f' code={code}' if code else ''} "
+             f"key={shown(exchange.tenant, 60)} {exchange.duration_ms:.1f}ms{note}", exchange.at)
 
     def flush(self) -> None:
         self._lines.flush()

@@ -57,6 +57,9 @@ def parse_basic(header: str | None) -> tuple[str, str]:
     key, sep, secret = decoded.partition(":")
     if not sep or not key or not secret:
         raise ApiError(2001, "authentication failed: expected 'dev_key:dev_secret' with both parts non-empty")
+    problem = key_problem(key)
+    if problem:  # never echo it: a dev_key with control characters would break whatever shows it
+        raise ApiError(2001, f"authentication failed: the dev_key {problem}")
     return key, secret
 
 
@@ -117,12 +120,35 @@ def _key_from_row(row: Any, where: str) -> ApiKey:
     dev_key, secret = row.get("dev_key"), row.get("dev_secret")
     if not isinstance(dev_key, str) or not dev_key or not isinstance(secret, str) or not secret:
         raise ConfigError(f"{where}: dev_key and dev_secret must be non-empty strings (quote them)")
-    permissions = frozenset(row.get("permissions", ALL_PERMISSIONS))
+    problem = key_problem(dev_key)
+    if problem:
+        raise ConfigError(f"{where}: dev_key {dev_key[:40]!r} {problem}")
+    granted = row.get("permissions", sorted(ALL_PERMISSIONS))
+    if not isinstance(granted, list) or not all(isinstance(p, str) for p in granted):
+        raise ConfigError(f"{where}: permissions: expected a list such as [send, verify], got {granted!r}")
+    permissions = frozenset(granted)
     if not permissions <= ALL_PERMISSIONS:
         bad = ", ".join(sorted(permissions - ALL_PERMISSIONS))
         raise ConfigError(f"{where}: unknown permission(s) {bad}; use {', '.join(sorted(ALL_PERMISSIONS))}")
-    return ApiKey(dev_key, secret, permissions, bool(row.get("disabled", False)),
-                  _timestamp(row.get("expires_at"), where))
+    disabled = row.get("disabled", False)
+    if not isinstance(disabled, bool):
+        raise ConfigError(f"{where}: disabled: expected true or false (unquoted), got {disabled!r}")
+    return ApiKey(dev_key, secret, permissions, disabled, _timestamp(row.get("expires_at"), where))
+
+
+MAX_KEY_LENGTH = 128
+
+
+def key_problem(dev_key: str) -> str | None:
+    """What makes a dev_key unusable, or None: a `:` (Basic auth could not carry it), control
+    characters (they would break log lines and store keys), or more than MAX_KEY_LENGTH."""
+    if ":" in dev_key:
+        return "holds ':', which Basic auth cannot carry in a dev_key"
+    if not dev_key.isprintable():
+        return "holds control characters"
+    if len(dev_key) > MAX_KEY_LENGTH:
+        return f"is longer than {MAX_KEY_LENGTH} characters"
+    return None
 
 
 def _timestamp(value: Any, where: str) -> float | None:

@@ -49,10 +49,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _finite_float(text: str) -> float:
+def _finite_float(text: str) -> float | int:
+    """A JSON number with a fraction or exponent; a whole one (`6.0`, `6e0`) becomes the int it is,
+    so a value a schema accepts as an integer is stored as one (a template's `"verify_code_len":
+    6.0` was kept as a float, and every send then failed)."""
     value = float(text)
     if not math.isfinite(value):  # 1e400 parses as infinity, which JSON cannot carry back
         raise ValueError(f"number {text[:20]} is out of range")
+    if value.is_integer() and abs(value) < 2**53:
+        return int(value)
     return value
 
 

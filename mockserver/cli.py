@@ -28,6 +28,13 @@ _SETTINGS_OPTIONS = [
 ]
 
 
+class Failure(click.ClickException):
+    """A setting, file, flag or port that does not work: one line saying which and how to fix
+    it, exit status 2 (as for a bad command line), never a traceback."""
+
+    exit_code = 2
+
+
 def settings_options(func: Any) -> Any:
     for option in reversed(_SETTINGS_OPTIONS):
         func = option(func)
@@ -41,7 +48,7 @@ def build_settings(settings_file: str | None, assignments: tuple[str, ...], **fl
         if not sep:
             raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--set")
         overrides[name.strip()] = value
-    overrides.update({k: v for k, v in flags.items() if v is not None})
+    overrides.update({k: v for k, v in flags.items() if v is not None and v != ()})
     return Settings.load(settings_file, overrides=overrides)
 
 
@@ -64,6 +71,11 @@ def main() -> None:
                    "state goes to SQLite in a temporary folder so the workers share it.")
 @click.option("--store", default=None, help="memory (default), sqlite:PATH or redis://HOST:PORT/DB.")
 @click.option("--scenario", default=None, help="Scenario active from the start (see `otp-mock scenarios`).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="A Host name the control plane and console answer to, beyond loopback and --host (repeat it).")
+@click.option("--control-token", default=None, metavar="TOKEN",
+              help="The control plane's token (default: made up at start when --host is not loopback or a "
+                   "keys file is given).")
 @settings_options
 def serve(workers: int, **options: Any) -> None:
     """Serve the mock with a production WSGI server (waitress; one per worker with --workers)."""
@@ -83,15 +95,16 @@ def serve(workers: int, **options: Any) -> None:
             return
         app = _served_app(settings)
     except MockError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise Failure(str(exc)) from None
     try:
         server = waitress_server(app, settings)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}; "
-                                   "pick another --port (0 picks a free one)") from None
+        raise Failure(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}; "
+                      "pick another --port (0 picks a free one)") from None
     base = f"http://{settings.host}:{server.effective_port}"
     click.echo(f"OTP mock serving the EngageLab OTP API at {base}", err=False)
     click.echo(f"Control plane: {base}/_mock/health  (messages: {base}/_mock/messages)")
+    _announce_access(settings, app.mock.control_token, base)
     click.echo(f"Ready in {time.perf_counter() - started:.2f}s. Press Ctrl-C to stop.")
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, _interrupt)
@@ -152,12 +165,11 @@ def _log_through_a_queue() -> None:
 
 def _serve_workers(settings: Any, workers: int, started: float) -> None:
     import shutil
-    import tempfile
 
     from mockserver.web import workers as multi
     from mockserver.web.server import serve_on
 
-    folder = tempfile.mkdtemp(prefix="otp-mock-")
+    folder = _state_folder()
     if settings.store == "memory":  # workers share nothing else: give them a shared store
         settings = settings.replace(store=f"sqlite:{folder}/state.db")
 
@@ -165,6 +177,7 @@ def _serve_workers(settings: Any, workers: int, started: float) -> None:
         click.echo(f"OTP mock serving the EngageLab OTP API at {base} ({workers} workers, store "
                    f"{settings.store.split(':')[0]})")
         click.echo(f"Control plane: {base}/_mock/health  (messages: {base}/_mock/messages)")
+        _announce_access(settings, app.mock.control_token, base)
         click.echo(f"Ready in {time.perf_counter() - started:.2f}s. Press Ctrl-C to stop.")
         sys.stdout.flush()
 
@@ -174,6 +187,37 @@ def _serve_workers(settings: Any, workers: int, started: float) -> None:
     finally:  # only the master comes back here: workers leave through os._exit
         shutil.rmtree(folder, ignore_errors=True)
         click.echo("OTP mock stopped.")
+
+
+def _announce_access(settings: Settings, token: str | None, base: str) -> None:
+    """Who may use the control plane: said at start, loudly when the port is reachable from
+    other machines (the control plane reads every code and resets all state)."""
+    from mockserver.access import is_loopback
+
+    if not is_loopback(settings.host):
+        click.echo(f"WARNING: listening on {settings.host}: anyone who reaches the port can use the API; the "
+                   "control plane and the console need the token below.", err=True)
+    if token is None:
+        return
+    made = "" if settings.control_token else " (made up for this run; set one with --control-token)"
+    click.echo(f"Control token{made}: {token}")
+    click.echo(f"  send it as 'Authorization: Bearer {token}', or open {base}/?token={token}")
+
+
+def _state_folder() -> str:
+    """A folder of this run's own for the workers' shared SQLite file, under the user's state
+    folder ($XDG_STATE_HOME or ~/.local/state), which tmp cleaners leave alone (a file deleted
+    under running workers makes them answer "store unavailable"); the system's temporary folder
+    only when that cannot be written. Removed when the mock stops."""
+    import tempfile
+    from pathlib import Path
+
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "otp-mock"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkdtemp(prefix=f"workers-{os.getpid()}-", dir=base)
+    except OSError:
+        return tempfile.mkdtemp(prefix="otp-mock-")
 
 
 def _interrupt(*_: Any) -> None:
@@ -186,17 +230,18 @@ def check(**options: Any) -> None:
     """Validate the contract, settings, keys file, starting templates and every scenario file."""
     from mockserver.mock import OtpMock
 
+    logging.getLogger("mockserver.scenarios").setLevel(logging.ERROR)  # check lists the rejected files itself, once
     try:
         settings = build_settings(**options)
         mock = OtpMock(settings)
     except MockError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(Failure.exit_code)
     library = mock.scenarios.library
     for error in library.errors.values():
         click.echo(f"error: {error.message}", err=True)
     if library.errors:
-        sys.exit(1)
+        sys.exit(Failure.exit_code)
     ops = len(mock.contract.operations)
     codes = len(mock.contract.errors)
     templates = len(mock.service.policy.starting_templates)
@@ -216,7 +261,7 @@ def scenarios(**options: Any) -> None:
     try:
         library = OtpMock(build_settings(**options)).scenarios.library
     except MockError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise Failure(str(exc)) from None
     click.echo(f"Scenarios in {library.folder} (serve --scenario NAME, header X-Mock-Scenario: NAME,"
                " or PUT /_mock/scenario):\n")
     for scenario in sorted(library.scenarios.values(), key=lambda s: s.name):

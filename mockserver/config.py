@@ -27,6 +27,9 @@ class Settings:
     """Everything the mock can be told. Each default is documented in the README."""
 
     host: str = "127.0.0.1"
+    allowed_hosts: tuple[str, ...] = ()  # Host names the control plane answers to, beyond loopback and `host`
+    control_token: str | None = None  # required by the control plane; made up at start when one is needed
+    control_origins: tuple[str, ...] = ()  # browser origins that may change the mock, beyond loopback ones
     port: int = 8090
     threads: int = 8
     worker_threads: int = 1  # per worker process with --workers: the SQLite mock is fastest with one
@@ -55,6 +58,11 @@ class Settings:
     max_messages: int = 100_000
     max_tenants: int = 10_000
     max_progress: int = 10_000  # scenario x dev_key progress records
+    max_recipients: int = 100  # recipients of one custom message
+    max_message_bytes: int = 16_384  # a message's rendered text, subject and params, in UTF-8 bytes
+    max_key_bytes: int = 33_554_432  # what one dev_key's stored messages may hold (32 MiB)
+    max_templates: int = 200  # templates of one dev_key, the starting ones included
+    max_scenario_keys: int = 1000  # dev_keys with a scenario of their own
     housekeeping_seconds: float = 1.0  # purge and caps run at most this often per process
     store: str = "memory"  # or sqlite:PATH (durable, shared by processes)
     # checking the mock itself
@@ -67,7 +75,8 @@ class Settings:
         _one_of("template_review", self.template_review, REVIEW_MODES)
         for name in ("max_verify_attempts", "max_body_bytes", "max_json_depth", "max_events",
                      "journal_body_limit", "max_messages", "max_tenants", "max_progress", "threads",
-                     "worker_threads"):
+                     "worker_threads", "max_recipients", "max_message_bytes", "max_key_bytes", "max_templates",
+                     "max_scenario_keys"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name}: expected a positive number, got {getattr(self, name)}")
         for name in ("retention_seconds", "max_delay_seconds", "hang_seconds", "delivery_delay_seconds",
@@ -116,6 +125,10 @@ def _read_file(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of setting names to values")
+    kinds = {f.name: str(f.type) for f in fields(Settings)}
+    for name, value in data.items():  # a file has types: "false" in quotes is a string, not false
+        if kinds.get(name, "").startswith("bool") and not isinstance(value, bool):
+            raise ConfigError(f"{path}: setting {name}: expected true or false (unquoted), got {value!r}")
     return data
 
 
@@ -144,12 +157,19 @@ def _convert(name: str, value: Any, annotation: Any) -> Any:
         if kind.startswith("int"):
             if isinstance(value, bool):
                 raise ValueError("a boolean is not a number")
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError("a whole number is needed")
+            if isinstance(value, str) and len(value.strip()) > 18:
+                raise ValueError("too many digits")
             return int(value)
         if kind.startswith("float"):
-            return float(value)
+            if isinstance(value, bool):
+                raise ValueError("a boolean is not a number")
+            return float(value)  # finite and in range: __post_init__ checks every float setting
         return str(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {name}: expected {kind}, got {value!r} ({exc})") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise ConfigError(f"setting {name}: expected {kind}, got {shown} ({exc})") from None
 
 
 def _to_bool(value: Any) -> bool:

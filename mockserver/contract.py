@@ -22,7 +22,8 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from mockserver.errors import ApiError, ContractError
+from mockserver import yamlsafe
+from mockserver.errors import ApiError, ConfigError, ContractError
 from mockserver.validation import describe, to_api_error
 
 try:  # optional speed-up; every check works without it
@@ -158,9 +159,9 @@ class Contract:
     @classmethod
     def _read(cls, spec_path: Path) -> Contract:
         try:
-            text = spec_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ContractError(f"cannot read the contract {spec_path}: {exc.strerror}") from None
+            text = yamlsafe.read_text(spec_path, "contract")
+        except ConfigError as exc:
+            raise ContractError(str(exc)) from None
         try:
             document = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
         except yaml.MarkedYAMLError as exc:

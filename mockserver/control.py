@@ -64,8 +64,10 @@ class EventPage:
 
 
 class ControlPlane:
-    def __init__(self, service: OtpService, scenarios: ScenarioEngine, journal: Journal, contract: Contract) -> None:
+    def __init__(self, service: OtpService, scenarios: ScenarioEngine, journal: Journal, contract: Contract,
+                 max_scenario_keys: int = 1000) -> None:
         self.service = service
+        self.max_scenario_keys = max_scenario_keys
         self.store = service.store
         self.scenarios = scenarios
         self.journal = journal
@@ -78,6 +80,10 @@ class ControlPlane:
 
     # state --------------------------------------------------------------------------------
     def health(self) -> Health:
+        """Up, or ControlError 503 when the store cannot answer (checked afresh)."""
+        problem = self.store.problem()
+        if problem is not None:
+            raise ControlError(503, f"store unavailable: {problem}")
         info = self.contract.document["info"]
         return Health("ok", self.store.name, round(time.time() - self.started, 3), self.store.count_messages(),
                       {"title": info["title"], "version": info["version"], "operations": len(self.contract.operations)})
@@ -132,9 +138,11 @@ class ControlPlane:
         return self.clock(dev_key)
 
     def reset(self, dev_key: str | None = None) -> str:
-        """Forget all state (and the stream's records), or one dev_key's."""
+        """Forget all state (and the stream's records), or one dev_key's (its scenario too)."""
         self.service.reset(dev_key)
         self.scenarios.reset(dev_key)
+        if dev_key is not None:
+            self.scenarios.activate(None, dev_key)
         return "all" if dev_key is None else dev_key
 
     # templates ----------------------------------------------------------------------------
@@ -162,6 +170,11 @@ class ControlPlane:
 
     def set_scenario(self, name: str | None, dev_key: str | None = None) -> dict[str, Any]:
         """Make a scenario active for everyone or one dev_key; None goes back to realistic."""
+        if dev_key is not None and name is not None:
+            keys = self.scenarios.active()["keys"]
+            if dev_key not in keys and len(keys) >= self.max_scenario_keys:
+                raise ControlError(400, f"{len(keys)} dev_keys have a scenario of their own, the most the mock keeps "
+                                        "(setting max_scenario_keys); set one to null, or reset a key")
         try:
             self.scenarios.activate(name, dev_key)
         except KeyError:
@@ -221,7 +234,7 @@ def check_review_status(status: Any) -> None:
 def _is_seconds(value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return math.isfinite(value) and 0 <= value <= MAX_ADVANCE
+    return 0 <= value <= MAX_ADVANCE  # compared before any float(): a 400-digit int is no OverflowError
 
 
 def _check_limit(limit: int, most: int) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from mockserver.access import FULL, Access
 from mockserver.bodies import parse_json
 from mockserver.control import ControlPlane, check_review_status
 from mockserver.errors import ApiError, ControlError
@@ -21,9 +22,11 @@ Handler = Callable[["ControlHttp", "Call"], Any]
 class Call:
     """One control-plane request: its query arguments, path parameters and JSON body."""
 
-    def __init__(self, request: ApiRequest, params: dict[str, str], max_json_depth: int) -> None:
+    def __init__(self, request: ApiRequest, params: dict[str, str], max_json_depth: int,
+                 access: Access = FULL) -> None:
         self.request = request
         self.params = params
+        self.access = access
         self.args = {k: v[0] for k, v in parse_qs(request.query, keep_blank_values=True).items()}
         self._depth = max_json_depth
 
@@ -34,7 +37,7 @@ class Call:
         raw = self.args.get(name)
         if raw is None:
             return default
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= most:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not 1 <= int(raw) <= most:
             raise ControlError(400, f"{name}: expected a whole number from 1 to {most}, got {raw!r}")
         return int(raw)
 
@@ -53,11 +56,12 @@ class Call:
         return value
 
     def dev_key(self, body: dict[str, Any] | None = None) -> str | None:
-        """The dev_key of the body, else of the query; None when neither names one."""
+        """The dev_key of the body, else of the query; None when neither names one (a caller
+        with one key's credentials: that key, always)."""
         tenant = (body or {}).get("dev_key", self.args.get("dev_key"))
         if tenant is not None and (not isinstance(tenant, str) or not tenant):
             raise ControlError(400, f"dev_key: expected a non-empty string, got {tenant!r}")
-        return tenant
+        return self.access.scope(tenant)
 
 
 class ControlHttp:
@@ -72,8 +76,8 @@ class ControlHttp:
         if missing:
             raise ControlError(500, f"the control plane has no handler for {', '.join(sorted(missing))}")
 
-    def handle(self, operation: str, request: ApiRequest, params: dict[str, str]) -> ApiReply:
-        call = Call(request, params, self.max_json_depth)
+    def handle(self, operation: str, request: ApiRequest, params: dict[str, str], access: Access = FULL) -> ApiReply:
+        call = Call(request, params, self.max_json_depth, access)
         try:
             return ApiReply(200, HANDLERS[operation](self, call))
         except ControlError as error:
@@ -81,13 +85,35 @@ class ControlHttp:
 
 
 def _messages(http: ControlHttp, call: Call) -> Any:
-    found = http.plane.messages(call.arg("to"), call.arg("template_id"), call.arg("dev_key"),
-                                call.int_arg("limit", 100))
+    found = http.plane.messages(call.arg("to"), call.arg("template_id"), call.dev_key(), call.int_arg("limit", 100))
     return {"messages": [m.as_json() for m in found]}
 
 
 def _latest(http: ControlHttp, call: Call) -> Any:
-    return http.plane.latest(call.arg("to"), call.arg("template_id"), call.arg("dev_key")).as_json()
+    return http.plane.latest(call.arg("to"), call.arg("template_id"), call.dev_key()).as_json()
+
+
+def _message(http: ControlHttp, call: Call) -> Any:
+    message = http.plane.message(call.params["message_id"])
+    if call.access.scope(None) not in (None, message.dev_key):  # another key's: as if it were not there
+        raise ControlError(404, f"no message with message_id {call.params['message_id']!r}")
+    return message.as_json()
+
+
+def _active(http: ControlHttp, call: Call) -> Any:
+    return _visible(http.plane.active_scenarios(), call.access)
+
+
+def _visible(active: dict[str, Any], access: Access) -> dict[str, Any]:
+    """The active scenarios a caller may see: every key's with full access, else its own (if any)."""
+    if access.full:
+        return active
+    return {**active, "keys": {k: v for k, v in active["keys"].items() if k == access.dev_key}}
+
+
+def _listing(http: ControlHttp, call: Call) -> Any:
+    listing = http.plane.scenarios_listing()
+    return {**listing, "active": _visible(listing["active"], call.access)}
 
 
 def _advance(http: ControlHttp, call: Call) -> Any:
@@ -111,11 +137,12 @@ def _set_scenario(http: ControlHttp, call: Call) -> Any:
     name = body.get("name")
     if name is not None and not isinstance(name, str):
         raise ControlError(400, f"name: expected a scenario name or null, got {name!r}")
-    return http.plane.set_scenario(name, call.dev_key(body))
+    http.plane.set_scenario(name, call.dev_key(body))
+    return _active(http, call)
 
 
 def _requests(http: ControlHttp, call: Call) -> Any:
-    entries = http.plane.requests(call.arg("dev_key"), call.int_arg("limit", 100), call.arg("plane") or "api")
+    entries = http.plane.requests(call.dev_key(), call.int_arg("limit", 100), call.arg("plane") or "api")
     return {"requests": [entry_view(e) for e in entries]}
 
 
@@ -124,7 +151,7 @@ def _events(http: ControlHttp, call: Call) -> Any:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise ControlError(400, f"after: expected a cursor >= 0 (the 'next' of the last page), got {raw!r}")
     types = [t for t in (call.arg("type") or "").split(",") if t] or None
-    page = http.plane.events(int(raw), call.arg("dev_key"), call.int_arg("limit", 100, 1000), types)
+    page = http.plane.events(int(raw), call.dev_key(), call.int_arg("limit", 100, 1000), types)
     return {"events": [event_view(e) for e in page.events], "next": page.next, "head": page.head,
             "oldest": page.oldest}
 
@@ -160,8 +187,8 @@ HANDLERS: dict[str, Handler] = {
     "health": _health,
     "list_messages": _messages,
     "latest_message": _latest,
-    "get_message": lambda http, call: http.plane.message(call.params["message_id"]).as_json(),
-    "get_clock": lambda http, call: http.plane.clock(call.arg("dev_key")).as_json(),
+    "get_message": _message,
+    "get_clock": lambda http, call: http.plane.clock(call.dev_key()).as_json(),
     "advance_clock": _advance,
     "reset": lambda http, call: {"reset": http.plane.reset(call.dev_key(call.body(optional=True)))},
     "list_requests": _requests,
@@ -169,8 +196,8 @@ HANDLERS: dict[str, Handler] = {
     "claim_events": _claim,
     "ack_events": _ack,
     "review_template": _review,
-    "list_scenarios": lambda http, call: http.plane.scenarios_listing(),
-    "get_scenario": lambda http, call: http.plane.active_scenarios(),
+    "list_scenarios": _listing,
+    "get_scenario": _active,
     "set_scenario": _set_scenario,
     "admin_openapi": lambda http, call: http.document,
     "contract": lambda http, call: http.plane.contract.document,

@@ -20,11 +20,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
 from mockserver.events import StreamEvent
 from mockserver.store.base import Store
+from mockserver.textsafe import shown
 
 log = logging.getLogger("mockserver")
 MASK = "***"
@@ -108,13 +110,14 @@ class Journal:
         try:
             self.store.append_events([self.event(exchange)])
         except Exception:  # noqa: BLE001 - serving goes on
-            log.exception("could not write the journal record of %s %s", exchange.method, exchange.path)
+            log.exception("could not write the journal record of %s %s", shown(exchange.method, 16),
+                          shown(exchange.path, 200))
 
     def event(self, exchange: Exchange) -> StreamEvent:
         body = exchange.reply_body
         code = body.get("code") if isinstance(body, dict) and exchange.status != 200 else None
         data = {
-            "method": exchange.method, "path": exchange.path, "query": exchange.query,
+            "method": exchange.method, "path": exchange.path, "query": mask_query(exchange.query),
             "operation": exchange.operation, "status": exchange.status,
             "code": code if isinstance(code, int) else None, "duration_ms": exchange.duration_ms,
             "headers": mask_headers(exchange.headers),
@@ -151,6 +154,15 @@ def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
 @functools.lru_cache(maxsize=1024)
 def _is_secret_header(name: str) -> bool:
     return _SECRET_HEADER.search(name) is not None
+
+
+def mask_query(query: str) -> str:
+    """A query string with the values of secret-named parameters (`?token=` of a console link)
+    masked."""
+    if not query or not _SECRET_FIELD.search(query):
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(k, MASK if _SECRET_FIELD.search(k) else v) for k, v in pairs], safe="*")
 
 
 def mask_body(text: str) -> str:

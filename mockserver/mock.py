@@ -28,12 +28,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from mockserver import yamlsafe
+from mockserver.access import ControlAccess, is_loopback
 from mockserver.auth import KeyRing
 from mockserver.config import Settings
 from mockserver.contract import Contract
 from mockserver.control import ControlPlane
 from mockserver.control_http import ControlHttp
-from mockserver.errors import ConfigError, MockError
+from mockserver.errors import ConfigError, ControlError, MockError
 from mockserver.events import StreamEvent
 from mockserver.journal import Exchange, Journal
 from mockserver.otp.clock import Clock, SystemClock
@@ -80,13 +81,18 @@ class OtpMock:
         self.journal = Journal(self.store, settings.journal_body_limit)
         self.pipeline = Pipeline(self.contract, self.keys, self.service, settings.validate_responses,
                                  settings.max_json_depth, interceptor or self.scenarios, settings.validate_requests)
-        self.control = ControlPlane(self.service, self.scenarios, self.journal, self.contract)
+        self.control = ControlPlane(self.service, self.scenarios, self.journal, self.contract,
+                                    settings.max_scenario_keys)
+        self.control_token = control_token(settings)
+        self.access = ControlAccess(self.keys, settings.host, self.control_token, settings.allowed_hosts,
+                                    settings.control_origins)
         self._control_http = ControlHttp(self.control, control_document(), settings.max_json_depth)
         self.router = Router.for_documents(self.contract, control_document())
         self._on_request = on_request
         self._housekeeping = Cadence(settings.housekeeping_seconds)
         self._housekeeper = Housekeeper(self.tick, settings.housekeeping_seconds)
         self._background = False
+        self._store_problem: str | None = None  # set by tick(): requests fail fast until it clears
 
     # serving ------------------------------------------------------------------------------
     def handle(self, method: str, path: str, headers: Mapping[str, str] | None = None, body: bytes = b"", *,
@@ -103,19 +109,36 @@ class OtpMock:
             self._housekeeper.ensure()
         elif self._housekeeping.due():  # in-process: a small share on the request that finds it due
             self.tick(purge_limit=PIGGYBACK_PURGE, settle_limit=PIGGYBACK_SETTLE)
-        for _ in range(STALE_RETRIES):  # a store with a cache may find it stale: the request runs again
-            exchanges = _Exchanges(self.journal, request, at, started)
-            with self.store.scope() as scope:
-                try:
-                    served = self._serve(request, exchanges)
-                    if not scope.current():
+        if self._store_problem is not None:
+            return self._unavailable(request, self._store_problem, at, started)
+        try:
+            for _ in range(STALE_RETRIES):  # a store with a cache may find it stale: the request runs again
+                exchanges = _Exchanges(self.journal, request, at, started)
+                with self.store.scope() as scope:
+                    try:
+                        served = self._serve(request, exchanges)
+                        if not scope.current():
+                            continue
+                        self._record(exchanges, served)
+                    except StaleRead:  # nothing of the request was kept
                         continue
-                    self._record(exchanges, served)
-                except StaleRead:  # nothing of the request was kept
-                    continue
-                return served.reply
+                    return served.reply
+        except self.store.unavailable as exc:
+            return self._unavailable(request, str(exc), at, started)
         raise MockError(f"{request.method} {request.path}: the store's cache went stale {STALE_RETRIES} times "
                         "in a row; is something writing to it in a loop?")
+
+    def _unavailable(self, request: ApiRequest, why: str, at: float, started: float) -> ApiReply:
+        """The store cannot answer: 1000 on the API (HTTP 500, which clients retry), 503 on the
+        control plane; shown in the log, not journalled (the journal is in the store)."""
+        message = f"store unavailable: {why}"[:300]
+        if plane_of(request.path) == "control":
+            reply = ApiReply(503, {"code": 503, "message": message})
+        else:
+            reply = ApiReply(self.contract.status_of(1000), {"code": 1000, "message": message})
+        if self._on_request is not None:
+            self._on_request(_Exchanges(self.journal, request, at, started).exchange(Served(reply), 0.0))
+        return reply
 
     def _serve(self, request: ApiRequest, exchanges: _Exchanges) -> Served:
         if request.method == "OPTIONS":
@@ -129,8 +152,13 @@ class OtpMock:
                             request.too_large, request.query)
         if found.route.plane == "api":
             return self.pipeline.handle(self.contract.by_id[found.route.target], routed, exchanges)
-        reply = self._control_http.handle(found.route.target, routed, found.params)
-        return Served(reply, _control_tenant(routed), found.route.target)
+        try:
+            access = self.access.decide(routed, found.route.target)
+        except ControlError as error:
+            return Served(ApiReply(error.status, {"code": error.status, "message": error.message}),
+                          operation=found.route.target)
+        reply = self._control_http.handle(found.route.target, routed, found.params, access)
+        return Served(reply, access.dev_key or _control_tenant(routed), found.route.target)
 
     def _miss(self, request: ApiRequest, status: int, allowed: tuple[str, ...]) -> ApiReply:
         """404 and 405 in the API's envelope; the code is the HTTP status (the mock's choice:
@@ -174,9 +202,20 @@ class OtpMock:
         """Housekeeping now: the store's policy (purge and caps), then the steps time has
         brought (deliveries, timeouts). A served mock runs it every `housekeeping_seconds` in a
         thread; in-process, a small share of it runs on the request that finds it due."""
+        problem = self.store.problem()
+        if problem != self._store_problem:
+            if problem:
+                log.error("store unavailable: %s", problem)
+            else:
+                log.warning("store available again")
+        self._store_problem = problem
+        if problem is not None:
+            return
         try:
             self.store.housekeeping(purge_limit)
             self.service.settle_due(settle_limit)
+        except self.store.unavailable as exc:
+            log.error("housekeeping: store unavailable: %s", exc)
         except Exception:  # noqa: BLE001 - the request that ran it is still answered
             log.exception("housekeeping failed")
 
@@ -202,6 +241,16 @@ class _Exchanges:
 
     def record(self, served: Served, virtual_now: float) -> StreamEvent:
         return self.journal.event(self.exchange(served, virtual_now))
+
+
+def control_token(settings: Settings) -> str | None:
+    """The control plane's token: the one set, or one made up when the mock needs one (listening
+    on anything but loopback, or with a keys file); None when the control plane is open."""
+    if settings.control_token:
+        return settings.control_token
+    if not is_loopback(settings.host) or settings.keys_file:
+        return secrets.token_urlsafe(24)
+    return None
 
 
 def _control_tenant(request: ApiRequest) -> str | None:
@@ -230,6 +279,8 @@ def _otp_policy(settings: Settings, contract: Contract) -> OtpPolicy:
         template_review=settings.template_review, verify_custom_codes=settings.verify_custom_codes,
         delivery_delay_seconds=settings.delivery_delay_seconds,
         starting_templates=load_templates(contract, settings.templates_file),
+        max_recipients=settings.max_recipients, max_message_bytes=settings.max_message_bytes,
+        max_templates=settings.max_templates,
     )
 
 

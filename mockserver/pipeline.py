@@ -20,6 +20,7 @@ from mockserver.errors import ApiError, ContractViolation
 from mockserver.events import StreamEvent
 from mockserver.otp.service import REALISTIC, OtpService, SendEffects
 from mockserver.store.base import StaleRead
+from mockserver.textsafe import shown
 
 log = logging.getLogger("mockserver")
 
@@ -230,7 +231,7 @@ class Pipeline:
         except Exception:
             if self.validate == "raise":
                 raise
-            log.exception("mock bug while serving %s %s", request.method, request.path)
+            log.exception("mock bug while serving %s %s", shown(request.method, 16), shown(request.path, 200))
             reply = self.error_reply(ApiError(1000, "internal server error (a bug of the mock; see its log)"))
             commit = None  # whatever it wrote, the answer is this one
         if commit is not None and commit.served is not None:
@@ -286,7 +287,7 @@ class Pipeline:
             return ()  # a fault is the one deliberate exception to the contract
         problems = tuple(op.reply_problems(reply.status, reply.body))
         if problems:
-            text = f"{op.operation_id} replied {reply.status} outside the contract: {'; '.join(problems)}"
+            text = f"{op.operation_id} replied {reply.status} outside the contract: {shown('; '.join(problems), 500)}"
             if self.validate == "raise":
                 raise ContractViolation(text)
             log.warning(text)

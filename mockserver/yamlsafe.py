@@ -7,6 +7,8 @@ number of nodes once aliases are expanded, so an alias bomb is refused before an
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,11 @@ def load(text: str, source: str) -> tuple[Any, Marks]:
             return None, Marks(source)
         marks = Marks(source)
         _walk(node, (), marks, [0], 0)
-        return loader.construct_document(node), marks
+        try:
+            return loader.construct_document(node), marks
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. an unquoted date that is no date
+            raise ConfigError(f"{source}: a value YAML reads as a date or number is not one ({exc}); "
+                              "quote it to keep it as text") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -63,14 +69,34 @@ def load(text: str, source: str) -> tuple[Any, Marks]:
 
 def read(path: Path | str, what: str) -> Any:
     """A whole YAML file, loaded safely; ConfigError says which file, where and what."""
+    return load(read_text(path, what), str(path))[0]
+
+
+def read_text(path: Path | str, what: str) -> str:
+    """A regular file's text, read by at most MAX_BYTES + 1 bytes: a FIFO, a device (a link to
+    /dev/zero) or a folder is refused before anything waits on it or reads without end."""
     file = Path(path)
     try:
-        if file.stat().st_size > MAX_BYTES:
-            raise ConfigError(f"{file}: the {what} is larger than {MAX_BYTES} bytes")
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot read the {what}: {exc}") from None
-    return load(text, str(file))[0]
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the {what}: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{file}: the {what} is not a regular file (a folder, a FIFO or a device); "
+                              "give a file")
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            data = stream.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the {what}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"{file}: the {what} is larger than {MAX_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: the {what} is not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                          f"{exc.start})") from None
 
 
 def _walk(node: yaml.Node, path: KeyPath, marks: Marks, count: list[int], depth: int) -> None:

@@ -347,7 +347,7 @@ def app(settings: dict[str, Any], apps: dict[str, Flask]) -> Flask:
     if key not in apps:
         config = {"seed": 1234, "validate_responses": "raise", **settings}
         apps[key] = create_app(config, clock=ManualClock())
-    reset = apps[key].test_client().post("/_mock/reset")
+    reset = apps[key].test_client().post("/_mock/reset", content_type="application/json")
     assert reset.status_code == 200, reset.get_data()
     return apps[key]
 

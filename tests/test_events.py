@@ -217,7 +217,7 @@ def test_bad_event_queries_are_refused(client: Client, query: str) -> None:
 def test_reset_clears_the_stream_but_keeps_the_numbering(client: Client) -> None:
     client.send()
     head = client.get("/_mock/events", key=None).get_json()["head"]
-    client.post("/_mock/reset", key=None)
+    client.post("/_mock/reset", key=None, content_type="application/json")
     page = client.get("/_mock/events", key=None).get_json()
     assert [(e["type"], e["data"]["path"]) for e in page["events"]] == [("control", "/_mock/reset")]
     assert page["events"][0]["id"] == head + 1

@@ -148,7 +148,7 @@ def test_reset_of_one_key_keeps_the_others(client: Client) -> None:
 
 def test_full_reset_restores_the_starting_templates(client: Client) -> None:
     client.delete("/v1/template-configs/test-template-1")
-    client.post("/_mock/reset", key=None)
+    client.post("/_mock/reset", key=None, content_type="application/json")
     assert client.get("/v1/template-configs/test-template-1").status_code == 200
 
 

@@ -90,7 +90,7 @@ def test_check_command_fails_on_a_broken_folder(tmp_path: Path) -> None:
     (tmp_path / "good.yaml").write_text("name: good\ndescription: fine\nrules: []\n", encoding="utf-8")
     (tmp_path / "rate.yaml").write_text(HEAD + "  - operation: sendOtp\n    reply: {error: 3004}\n", encoding="utf-8")
     result = run_check(tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "rate.yaml:4:16: unknown operation 'sendOtp'; did you mean 'send_otp'?" in result.stderr
 
 
@@ -104,4 +104,4 @@ def test_duplicate_names_are_refused(tmp_path: Path) -> None:
     for name in ("a", "b"):
         (tmp_path / f"{name}.yaml").write_text("name: same\ndescription: x\nrules: []\n", encoding="utf-8")
     result = run_check(tmp_path)
-    assert result.returncode == 1 and "scenario name 'same' is already used by" in result.stderr
+    assert result.returncode == 2 and "scenario name 'same' is already used by" in result.stderr

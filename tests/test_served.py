@@ -116,13 +116,13 @@ def test_check_command_reports_the_configuration(tmp_path: Path) -> None:
     keys.write_text("keys:\n  - {dev_key: a, dev_secret: b, permissions: [sned]}\n", encoding="utf-8")
     bad = subprocess.run([sys.executable, "-m", "mockserver", "check", "--keys-file", str(keys)],
                          capture_output=True, text=True, timeout=30)
-    assert bad.returncode == 1 and "unknown permission(s) sned" in bad.stderr
+    assert bad.returncode == 2 and "unknown permission(s) sned" in bad.stderr
 
 
 def test_unknown_setting_suggests_the_nearest_name() -> None:
     result = subprocess.run([sys.executable, "-m", "mockserver", "check", "--set", "max_verify_attempt=3"],
                             capture_output=True, text=True, timeout=30)
-    assert result.returncode == 1 and "did you mean 'max_verify_attempts'?" in result.stderr
+    assert result.returncode == 2 and "did you mean 'max_verify_attempts'?" in result.stderr
 
 
 @pytest.mark.parametrize("args", [[], ["--workers", "2"]], ids=["one-process", "two-workers"])

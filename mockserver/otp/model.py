@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,12 @@ class Message:
             return (*self.lifecycle, Event("verified_timeout", self.expires_at))
         return self.lifecycle
 
+    @property
+    def size(self) -> int:
+        """The bytes a message holds beyond its fixed fields (text, subject, params), as the
+        per-key budget (`max_key_bytes`) and each message's bound (`max_message_bytes`) count them."""
+        return stored_bytes(self.text, self.subject, self.params.items())
+
     def next_due(self) -> float | None:
         """The virtual time of the next step that comes with time alone (a delayed delivery, or
         the timeout of a code nobody verified), or None when none is left."""
@@ -109,3 +116,8 @@ class Message:
         if self.code is None or self.expires_at is None or self.verified or last == "verified_timeout":
             return None
         return self.expires_at
+
+
+def stored_bytes(text: str, subject: str | None, params: Iterable[tuple[str, str]]) -> int:
+    return (len(text.encode("utf-8")) + len((subject or "").encode("utf-8"))
+            + sum(len(k.encode("utf-8")) + len(v.encode("utf-8")) for k, v in params))

@@ -29,10 +29,11 @@ from mockserver.otp.model import (
     Event,
     Message,
     Template,
+    stored_bytes,
 )
-from mockserver.otp.render import render
+from mockserver.otp.render import TooLong, render
 from mockserver.otp.rules import Outcome, settle, verify_step
-from mockserver.store.base import Store
+from mockserver.store.base import KeyFull, Store
 
 _PHONE = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
 _MAX_EMAIL = 254  # RFC 5321's limit on a path; checked first so no pattern sees a huge string
@@ -54,6 +55,9 @@ class OtpPolicy:
     custom_code_ttl_minutes: int = 5
     delivery_delay_seconds: float = 0.0  # virtual seconds from "sent" to "delivered"
     starting_templates: tuple[Template, ...] = field(default_factory=tuple)
+    max_recipients: int = 100
+    max_message_bytes: int = 16_384
+    max_templates: int = 200
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,10 @@ class OtpService:
             raise ApiError(3002, "template.params.code: required field is missing "
                                  f"(template {template.template_id!r} is an authentication template)")
         recipients = body["to"] if isinstance(body["to"], list) else [body["to"]]
+        if len(recipients) > self.policy.max_recipients:
+            raise ApiError(3002, f"to: {len(recipients)} recipients, more than the mock takes in one message "
+                                 f"({self.policy.max_recipients}, setting max_recipients; the real API's limit "
+                                 "is unknown)")
         # Every recipient is checked, and stored in one atomic batch: a bad one sends nothing.
         messages = [
             self._compose(tenant, "send_custom_message", CUSTOM_MESSAGE, template, body, to,
@@ -174,10 +182,22 @@ class OtpService:
         expires_at = self._expiry(kind, template, now)
         if effects.ttl_seconds is not None:
             expires_at = now + effects.ttl_seconds
+        limit = self.policy.max_message_bytes
+        try:  # bounded: the params alone, then the text as it grows, then the whole in bytes
+            size = stored_bytes("", None, params.items())
+            if size <= limit:
+                text = render(raw_text, values, limit - size)
+                subject = render(subject, values, limit - size - len(text)) if subject else None
+                size = stored_bytes(text, subject, params.items())
+        except TooLong:
+            size = limit + 1
+        if size > limit:
+            raise ApiError(3002, f"template.params: the message would hold more than max_message_bytes ({limit}) "
+                                 "bytes (its text, subject and params); send shorter params or raise the setting")
         return Message(
             message_id=self.ids.next(), tenant=tenant, kind=kind, operation=operation, to=to,
             template_id=template.template_id, language=language, channel=channel,
-            text=render(raw_text, values), subject=render(subject, values) if subject else None,
+            text=text, subject=subject,
             created_at=now, code=code, expires_at=expires_at,
             max_attempts=self.policy.max_verify_attempts, lifecycle=tuple(steps), params=params,
             never_verifies=effects.never_verifies,
@@ -196,7 +216,13 @@ class OtpService:
         first = messages[0]
         reply = {"message_id": first.message_id, "send_channel": template.strategy[0]}
         also = commit.records(reply, first.created_at) if commit is not None else ()
-        blocking = self.store.insert_messages([(m, self._resend_key(m)) for m in messages], first.created_at, also)
+        try:
+            blocking = self.store.insert_messages([(m, self._resend_key(m)) for m in messages], first.created_at,
+                                                  also)
+        except KeyFull as full:
+            raise ApiError(3002, f"{full}: the mock keeps at most that much per dev_key (setting max_key_bytes); "
+                                 "POST /_mock/reset {\"dev_key\": ...} to start over, or wait for the retention "
+                                 "to purge") from None
         if blocking is not None:
             left = max(1, int((blocking.expires_at or first.created_at) - first.created_at) + 1)
             raise ApiError(3004, f"frequency limit: a code sent to {blocking.to[:40]!r} with template "
@@ -251,6 +277,9 @@ class OtpService:
     def create_template(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
         self._ready(tenant)
         template = templates.new_template(body, self.now(tenant), self.policy.template_review)
+        if len(self.store.list_templates(tenant)) >= self.policy.max_templates:
+            raise ApiError(3002, f"template_id: dev_key {tenant[:40]!r} has {self.policy.max_templates} templates, "
+                                 "the most the mock keeps (setting max_templates); delete one first")
         if not self.store.insert_template(tenant, template):
             raise ApiError(3003, f"template_id {template.template_id!r} already exists")
         return {"code": 0, "message": "success"}

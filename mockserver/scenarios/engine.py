@@ -25,6 +25,7 @@ from mockserver.otp.service import OtpService, SendEffects
 from mockserver.pipeline import NOTE_HEADER, ApiReply, Context, PassThrough
 from mockserver.scenarios import magic, notes
 from mockserver.scenarios.library import Library
+from mockserver.scenarios.loader import header_problem
 from mockserver.scenarios.model import Reply, Rule, Scenario
 from mockserver.scenarios.states import settle
 from mockserver.scenarios.templating import RenderContext, TemplateError, render
@@ -107,8 +108,9 @@ class ScenarioEngine:
     def before(self, context: Context) -> ApiReply | PassThrough | None:
         error_header = context.request.header(notes.ERROR_HEADER)
         prefer = _PREFER.search(context.request.header("prefer") or "")
-        if prefer:
-            code = int(prefer.group(1))
+        if prefer:  # a code has four digits: a longer one is no documented code (nor an int() to make)
+            digits = prefer.group(1)
+            code = int(digits) if len(digits) <= 9 else -1
             note = notes.prefer_note(error_header, code) if error_header is not None else None
             return _noted(self._error_reply(code, None, context), note)
         scenario = self._chosen(context)
@@ -188,8 +190,9 @@ class ScenarioEngine:
             raise ApiError(1000, f"scenario rule at {rule.where}: {exc}") from None
         headers = {str(k): str(v) for k, v in rendered["headers"].items()}
         problems = context.operation.reply_problems(reply.status, rendered["body"])
-        if problems or any("\n" in v or "\r" in v for v in headers.values()):
-            problem = problems[0] if problems else "a header value holds a line break"
+        header = next((f"header {k!r} {p}" for k, v in headers.items() if (p := header_problem(v))), None)
+        if problems or header:
+            problem = problems[0] if problems else header
             raise ApiError(1000, f"scenario rule at {rule.where} made a reply outside the contract for this "
                                  f"request ({problem}); the mock answers 1000 instead")
         return ApiReply(reply.status, rendered["body"], headers, delay=delay)
@@ -200,7 +203,8 @@ class ScenarioEngine:
         op_id = context.operation.operation_id
         if info is None or op_id not in info.operations:
             documented = ", ".join(str(c) for c, i in sorted(contract.errors.items()) if op_id in i.operations)
-            raise _client_error(context, f"Prefer: code={code} is not a documented error of {op_id}; "
+            shown = code if code >= 0 else "(more than 9 digits)"
+            raise _client_error(context, f"Prefer: code={shown} is not a documented error of {op_id}; "
                                          f"documented: {documented}")
         return ApiReply(info.status, {"code": code, "message": message or info.message_for(op_id)}, delay=delay)
 
@@ -266,8 +270,9 @@ def _next_reply(rule: Rule, fired: dict[str, int]) -> Reply | None:
 
 
 def _client_error(context: Context, message: str) -> ApiError:
-    """A mistake of the caller: 3002 where the operation documents it, else 1000 (list_templates)."""
-    return ApiError(3002 if 3002 in context.operation.error_codes else 1000, message)
+    """A mistake of the caller in the mock's own headers: 3002 (the contract lists it for every
+    operation, list_templates included, for this)."""
+    return ApiError(3002, message)
 
 
 def _static_match(rule: Rule, context: Context) -> bool:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 START = "start"
+
+
+class Pattern(Protocol):
+    """A compiled recipient pattern (RE2's, see loader.compile_pattern)."""
+
+    def search(self, text: str) -> object | None: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class Match:
 
     to: str | None = None
     to_prefix: str | None = None
-    to_pattern: re.Pattern[str] | None = None
+    to_pattern: Pattern | None = None
     template_id: str | None = None
     body: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)

@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from mockserver.errors import MockError
 from mockserver.events import StreamEvent
 from mockserver.otp.model import Message, Template
 from mockserver.store.policy import PURGE_BATCH, StorePolicy
@@ -40,6 +41,26 @@ class MessageQuery:
 
 class StaleRead(Exception):  # noqa: N818 - a signal to run the request again, not an error
     """A request acted on cached values that changed meanwhile: it wrote nothing; run it again."""
+
+
+class StoreUnavailable(MockError):
+    """The store cannot answer (its server is down, its file is gone); the message says why."""
+
+
+class KeyFull(Exception):  # noqa: N818 - an answer of the store, like a 3004
+    """A send would take a dev_key's stored messages over the policy's `max_key_bytes`."""
+
+    def __init__(self, tenant: str, used: int, adding: int, limit: int) -> None:
+        super().__init__(f"dev_key {tenant[:40]!r} holds {used} bytes of messages; {adding} more would pass "
+                         f"max_key_bytes ({limit})")
+        self.used, self.adding, self.limit = used, adding, limit
+
+
+def check_room(tenant: str, used: int, batch: Sequence[Message], limit: int) -> None:
+    """Raise KeyFull when the batch would take the tenant over `limit` bytes."""
+    adding = sum(m.size for m in batch if m.tenant == tenant)
+    if used + adding > limit:
+        raise KeyFull(tenant, used, adding, limit)
 
 
 class Scope:
@@ -88,6 +109,10 @@ class Store(Protocol):
 
     name: str
     policy: StorePolicy
+    unavailable: tuple[type[BaseException], ...]  # what its calls raise when the back-end cannot answer
+
+    def problem(self) -> str | None:
+        """Why the store cannot answer now (checked afresh), or None when it can."""
 
     # tenants ------------------------------------------------------------------------------
     def seed_tenant(self, tenant: str, templates: Iterable[Template]) -> None:
@@ -130,10 +155,11 @@ class Store(Protocol):
         """Store messages unless one of their resend keys belongs to a message still active.
 
         Atomic for the whole batch: returns the blocking message (and stores nothing) when a key
-        is held by a message active at `now`, or appears twice in the batch; else stores every
-        message, appends one `message` record per message to the stream, then the records
-        `also` (the request's journal record: one write for both), and returns None. A key of
-        None means no resend rule applies to that message.
+        is held by a message active at `now`, or appears twice in the batch; raises KeyFull (and
+        stores nothing) when the batch would take its tenant over `policy.max_key_bytes`; else
+        stores every message, appends one `message` record per message to the stream, then the
+        records `also` (the request's journal record: one write for both), and returns None. A
+        key of None means no resend rule applies to that message. (A batch is one tenant's.)
         """
 
     def get_message(self, tenant: str, message_id: str) -> Message | None: ...

@@ -15,12 +15,14 @@ from operator import attrgetter
 from typing import Any, TypeVar
 
 from mockserver.events import StreamEvent, message_event, message_events
-from mockserver.otp.model import Event, Message, Template
+from mockserver.otp.model import Event, Message, Template, stored_bytes
 from mockserver.store.base import (
     MAX_CLAIM,
     MessageQuery,
     Progress,
     Scope,
+    StoreUnavailable,
+    check_room,
     due_estimate,
     find_blocking,
     purge_deadline,
@@ -41,8 +43,9 @@ SHRINK_ABOVE = 4096  # a tenant's dicts are copied smaller once they fall to a q
 Packed = tuple[Any, ...]
 _FIELDS = tuple(f.name for f in fields(Message))
 assert all(f.init and not f.kw_only for f in fields(Message)), "Message(*values) must take every field"
-_MESSAGE_ID, _TO, _TEMPLATE_ID, _CREATED_AT, _LIFECYCLE, _PARAMS = (
-    _FIELDS.index(name) for name in ("message_id", "to", "template_id", "created_at", "lifecycle", "params"))
+_MESSAGE_ID, _TO, _TEMPLATE_ID, _CREATED_AT, _LIFECYCLE, _PARAMS, _TEXT, _SUBJECT = (
+    _FIELDS.index(name) for name in ("message_id", "to", "template_id", "created_at", "lifecycle", "params",
+                                     "text", "subject"))
 assert _PARAMS == _LIFECYCLE + 1
 _message_values = attrgetter(*_FIELDS)
 _event_values = attrgetter(*(f.name for f in fields(Event)))
@@ -52,6 +55,10 @@ def _pack(message: Message) -> Packed:
     values: Packed = _message_values(message)
     return (*values[:_LIFECYCLE], tuple([_event_values(e) for e in message.lifecycle]),
             tuple(message.params.items()), *values[_PARAMS + 1:])
+
+
+def _size(packed: Packed) -> int:
+    return stored_bytes(packed[_TEXT], packed[_SUBJECT], packed[_PARAMS])
 
 
 def _unpack(packed: Packed) -> Message:
@@ -68,6 +75,7 @@ class _Tenant:
     active: dict[str, str] = field(default_factory=dict)  # resend key -> message_id
     keys: dict[str, str] = field(default_factory=dict)  # message_id -> its resend key
     due: dict[str, float] = field(default_factory=dict)  # message_id -> when its next timed step is due
+    bytes: int = 0  # Message.size of every message held
     offset: float = 0.0
     peak: int = 0  # the most messages held since the dicts were last copied
 
@@ -86,6 +94,7 @@ class MemoryStore:
     flat however long the mock runs."""
 
     name = "memory"
+    unavailable: tuple[type[BaseException], ...] = (StoreUnavailable,)
 
     def __init__(self, policy: StorePolicy | None = None, real_time: Callable[[], float] = time.time,
                  **limits: Any) -> None:
@@ -211,6 +220,8 @@ class MemoryStore:
             blocking = find_blocking(batch, now, self._holder)
             if blocking is not None:
                 return blocking
+            tenant = batch[0][0].tenant
+            check_room(tenant, self._tenant(tenant).bytes, [m for m, _ in batch], self.policy.max_key_bytes)
             real = self._real_time()
             for message, key in batch:
                 self._insert(message, key, real)
@@ -237,6 +248,7 @@ class MemoryStore:
             state.active[key] = message.message_id
             state.keys[message.message_id] = key
         state.messages[message.message_id] = _pack(message)
+        state.bytes += message.size
         self._where[message.message_id] = message.tenant
         state.peak = max(state.peak, len(state.messages))
         self._count += 1
@@ -344,8 +356,10 @@ class MemoryStore:
 
     def _drop(self, tenant: str, message_id: str) -> int:
         state = self._tenants.get(tenant)
-        if state is None or state.messages.pop(message_id, None) is None:
+        packed = state.messages.pop(message_id, None) if state is not None else None
+        if state is None or packed is None:
             return 0
+        state.bytes -= _size(packed)
         self._count -= 1
         self._where.pop(message_id, None)
         state.due.pop(message_id, None)
@@ -421,6 +435,9 @@ class MemoryStore:
 
     def next_node(self) -> int:
         return os.getpid()  # one process: no other shares this store
+
+    def problem(self) -> str | None:
+        return None  # in the process: it is there while the process is
 
     def scope(self) -> AbstractContextManager[Scope]:
         return nullcontext(Scope())  # every read is current

@@ -25,15 +25,19 @@ local function set_due(p, tenant, id, due)
 end
 """
 # insert_messages: ARGV = prefix, now, real, the number of messages, the generation the request's
-# cached reads came from ('' = none to check: else 'stale' when {p}:gen moved on), then 9 values per message:
+# cached reads came from ('' = none to check: else 'stale' when {p}:gen moved on), the tenant's
+# byte budget and the batch's bytes ('full' when they would pass it), then 9 values per message:
 # tenant, message_id, resend key ('' none), JSON, created_at, purge_at, due ('' none), record,
 # purge member; then a tenant and a record per record to append after them (`also`).
 SEND = APPEND + """
 local p, now, real, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 if ARGV[5] ~= '' and (redis.call('GET', p .. ':gen') or '0') ~= ARGV[5] then return {'stale'} end
+local owner, adding = ARGV[8], tonumber(ARGV[7])
+local used = tonumber(redis.call('HGET', p .. ':bytes', owner) or '0')
+if used + adding > tonumber(ARGV[6]) then return {'full', used} end
 local seen = {}
 for i = 0, n - 1 do
-  local b = 5 + i * 9
+  local b = 8 + i * 9
   local tenant, key = ARGV[b + 1], ARGV[b + 3]
   if key ~= '' then
     local slot = tenant .. '\\0' .. key
@@ -52,7 +56,7 @@ for i = 0, n - 1 do
   end
 end
 for i = 0, n - 1 do
-  local b = 5 + i * 9
+  local b = 8 + i * 9
   local tenant, id, key = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local t = p .. ':t:' .. tenant
   redis.call('HSET', t .. ':msg', id, ARGV[b + 4])
@@ -65,7 +69,8 @@ for i = 0, n - 1 do
   set_due(p, tenant, id, ARGV[b + 7])
   append(p, tenant, ARGV[b + 8])
 end
-for i = 6 + n * 9, #ARGV, 2 do append(p, ARGV[i], ARGV[i + 1]) end
+redis.call('HINCRBY', p .. ':bytes', owner, adding)
+for i = 9 + n * 9, #ARGV, 2 do append(p, ARGV[i], ARGV[i + 1]) end
 return {'ok', redis.call('ZCARD', p .. ':purge')}
 """
 # update_message: ARGV = prefix, tenant, message_id, JSON read, new JSON ('' unchanged), due, record
@@ -85,14 +90,20 @@ return {'ok'}
 # Drop one message; its resend key goes too unless a newer message holds it now.
 DROP = """
 local p, member = ARGV[1], ARGV[2]
-local tenant, id, key = string.match(member, '^(.-)%z(.-)%z(.*)$')
+local tenant, id, key, size = string.match(member, '^(.-)%z(.-)%z(.*)%z(%d+)$')
+if not tenant then  -- a member written before sizes were counted
+  tenant, id, key = string.match(member, '^(.-)%z(.-)%z(.*)$')
+  size = '0'
+end
 local t = p .. ':t:' .. tenant
 if key ~= '' and redis.call('HGET', t .. ':act', key) == id then redis.call('HDEL', t .. ':act', key) end
 redis.call('HDEL', t .. ':msg', id)
 redis.call('ZREM', t .. ':order', id)
 redis.call('ZREM', p .. ':due', tenant .. '\\0' .. id)
 if redis.call('HGET', p .. ':mid', id) == tenant then redis.call('HDEL', p .. ':mid', id) end
-return redis.call('ZREM', p .. ':purge', member)
+local removed = redis.call('ZREM', p .. ':purge', member)
+if removed == 1 then redis.call('HINCRBY', p .. ':bytes', tenant, -tonumber(size)) end
+return removed
 """
 # Records past the retention go (at most ARGV[3] per call): ARGV = prefix, keep, batch.
 TRIM = """

@@ -13,7 +13,8 @@ bounded number of times). Keys live under one prefix:
     {p}:t:{tenant}:msg   hash   message_id -> JSON;     {p}:t:{tenant}:order     zset by created_at
     {p}:t:{tenant}:act   hash   resend key -> message_id
     {p}:mid              hash   message_id -> tenant (a lookup by id is one read)
-    {p}:purge            zset   "tenant\\x00message_id\\x00resend key" by purge time
+    {p}:purge            zset   "tenant\\x00message_id\\x00resend key\\x00size" by purge time
+    {p}:bytes            hash   tenant -> Message.size of the messages it holds (for max_key_bytes)
     {p}:due              zset   "tenant\\x00message_id" by when its next timed step is due
     {p}:control          hash   control value name -> value (active scenarios)
     {p}:progress         zset   "scenario\\x00tenant" by last use;  {p}:progress:{member}  JSON
@@ -51,7 +52,15 @@ from mockserver.otp.codec import (
     to_json,
 )
 from mockserver.otp.model import Message, Template
-from mockserver.store.base import MAX_CLAIM, MessageQuery, Progress, Scope, purge_deadline
+from mockserver.store.base import (
+    MAX_CLAIM,
+    KeyFull,
+    MessageQuery,
+    Progress,
+    Scope,
+    StoreUnavailable,
+    purge_deadline,
+)
 from mockserver.store.policy import PURGE_BATCH, StorePolicy
 from mockserver.store.rediscache import GenerationCache
 from mockserver.store.redislua import CAS, CLAIM, DROP, RECORD, SEND, TRIM
@@ -59,6 +68,7 @@ from mockserver.store.redislua import CAS, CLAIM, DROP, RECORD, SEND, TRIM
 T = TypeVar("T")
 
 RETRIES = 100
+SOCKET_TIMEOUT = 5.0  # s: a Redis that stops answering is "unavailable", not a request that hangs
 SCAN_LIMIT = 10_000  # messages looked at, at most, to answer one control-plane query
 
 
@@ -66,6 +76,8 @@ class RedisStore:
     """State in Redis, safe for any number of processes and machines."""
 
     name = "redis"
+    unavailable: tuple[type[BaseException], ...] = (StoreUnavailable, redis.exceptions.ConnectionError,
+                                                     redis.exceptions.TimeoutError)
 
     def __init__(self, url: str, policy: StorePolicy | None = None,
                  real_time: Callable[[], float] = time.time, prefix: str = "otp-mock", **limits: Any) -> None:
@@ -77,7 +89,8 @@ class RedisStore:
         self._clients: list[tuple[int, Any]] = []  # (pid, client): a process closes only its own
         self._finalizer = weakref.finalize(self, _close_clients, self._clients)  # a dropped store lets go too
         self._cache = GenerationCache(f"{prefix}:gen", lambda: self.db)
-        scripts = self.db
+        # Registered on a client that never connects: they run with client=self.db, this thread's.
+        scripts = redis.Redis.from_url(url, decode_responses=True)
         self._send = scripts.register_script(SEND)
         self._cas = scripts.register_script(CAS)
         self._drop_script = scripts.register_script(DROP)
@@ -91,7 +104,8 @@ class RedisStore:
         forked process."""
         client = getattr(self._local, "client", None)
         if client is None or self._local.pid != os.getpid():
-            client = redis.Redis.from_url(self.url, decode_responses=True, single_connection_client=True)
+            client = redis.Redis.from_url(self.url, decode_responses=True, single_connection_client=True,
+                                          socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT)
             self._local.client, self._local.pid = client, os.getpid()
             self._clients.append((os.getpid(), client))
         return client
@@ -101,6 +115,13 @@ class RedisStore:
 
     def scope(self) -> AbstractContextManager[Scope]:
         return self._cache.scope()
+
+    def problem(self) -> str | None:
+        try:
+            self.db.ping()
+        except self.unavailable as exc:
+            return f"cannot reach Redis at {_shown(self.url)}: {exc}"
+        return None
 
     def _atomic(self, watch: list[str], body: Callable[[Any], T]) -> T:
         """Run `body(pipe)` under WATCH until no watched key changed meanwhile."""
@@ -146,7 +167,7 @@ class RedisStore:
             keys = list(self.db.scan_iter(f"{self._p}:t:*", count=1000))
             keys += list(self.db.scan_iter(f"{self._p}:ev:t:*", count=1000))
             keys += [f"{self._p}:{name}" for name in ("clock", "tenants", "seeded", "touched", "seq", "purge",
-                                                       "due", "mid", "ev:data", "ev:all")]
+                                                       "due", "mid", "bytes", "ev:data", "ev:all")]
             pipe = self.db.pipeline()
             pipe.delete(*keys)
             self._cache.bump(pipe)
@@ -170,6 +191,7 @@ class RedisStore:
         pipe.srem(f"{self._p}:tenants", tenant)
         pipe.zrem(f"{self._p}:touched", tenant)
         pipe.hdel(f"{self._p}:clock", tenant)
+        pipe.hdel(f"{self._p}:bytes", tenant)
         self._cache.bump(pipe)
         pipe.execute()
 
@@ -250,18 +272,23 @@ class RedisStore:
                         also: Sequence[StreamEvent] = ()) -> Message | None:
         real = self._real_time()
         records = message_events([(None, m) for m, _ in batch], real)
-        args: list[Any] = [self._p, now, real, len(batch), self._cache.expected()]
+        tenant = batch[0][0].tenant
+        adding = sum(m.size for m, _ in batch)
+        args: list[Any] = [self._p, now, real, len(batch), self._cache.expected(), self.policy.max_key_bytes,
+                           adding, tenant]
         for (message, key), record in zip(batch, records, strict=True):
             due = message.next_due()
             args += [message.tenant, message.message_id, key or "", message_to_json(message), message.created_at,
                      purge_deadline(message, real, self.policy.retention_seconds), "" if due is None else due,
-                     encode(record), f"{message.tenant}\x00{message.message_id}\x00{key or ''}"]
+                     encode(record), f"{message.tenant}\x00{message.message_id}\x00{key or ''}\x00{message.size}"]
         for event in also:
             args += [event.tenant or "", encode(event)]
         reply = self._send(args=args, client=self.db)
         if reply[0] == "stale":
             raise self._cache.stale()
         self._cache.confirm()
+        if reply[0] == "full":
+            raise KeyFull(tenant, int(reply[1]), adding, self.policy.max_key_bytes)
         if reply[0] == "dup":
             return batch[int(reply[1])][0]
         if reply[0] == "block":
@@ -490,6 +517,12 @@ class RedisStore:
 
     def close(self) -> None:
         self._finalizer()
+
+
+def _shown(url: str) -> str:
+    """The URL without a password."""
+    head, at, tail = url.rpartition("@")
+    return f"{head.split('//')[0]}//***@{tail}" if at else url
 
 
 def _close_clients(clients: list[tuple[int, Any]]) -> None:

@@ -44,6 +44,8 @@ from mockserver.store.base import (
     MessageQuery,
     Progress,
     Scope,
+    StoreUnavailable,
+    check_room,
     due_estimate,
     find_blocking,
     purge_deadline,
@@ -56,14 +58,15 @@ T = TypeVar("T")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clock (tenant TEXT PRIMARY KEY, offset REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (tenant TEXT PRIMARY KEY, seeded INTEGER NOT NULL DEFAULT 0,
-    touched REAL NOT NULL DEFAULT 0);
+    touched REAL NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS templates (
     seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, template_id TEXT NOT NULL,
     data TEXT NOT NULL, UNIQUE (tenant, template_id));
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, message_id TEXT NOT NULL,
     resend_key TEXT, recipient TEXT NOT NULL, template_id TEXT NOT NULL, created_at REAL NOT NULL,
-    purge_at REAL NOT NULL, data TEXT NOT NULL, due REAL, UNIQUE (tenant, message_id));
+    purge_at REAL NOT NULL, data TEXT NOT NULL, due REAL, size INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (tenant, message_id));
 CREATE INDEX IF NOT EXISTS messages_resend ON messages (tenant, resend_key);
 CREATE INDEX IF NOT EXISTS messages_purge ON messages (purge_at);
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient, created_at);
@@ -81,11 +84,21 @@ CREATE TABLE IF NOT EXISTS event_claims (consumer TEXT NOT NULL, seq INTEGER NOT
 # Files made by earlier versions gain what this one needs (CREATE TABLE IF NOT EXISTS keeps old tables).
 _MIGRATIONS = (
     ("messages", "due", "ALTER TABLE messages ADD COLUMN due REAL"),
+    ("messages", "size", "ALTER TABLE messages ADD COLUMN size INTEGER NOT NULL DEFAULT 0"),
     ("tenants", "touched", "ALTER TABLE tenants ADD COLUMN touched REAL NOT NULL DEFAULT 0"),
+    ("tenants", "bytes", "ALTER TABLE tenants ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0"),
 )
+# A tenant's `bytes` follows its messages whoever inserts or deletes them (purge, cap, reset).
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS messages_due ON messages (due) WHERE due IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_id ON messages (message_id);
+CREATE TRIGGER IF NOT EXISTS messages_bytes_in AFTER INSERT ON messages BEGIN
+    INSERT OR IGNORE INTO tenants (tenant) VALUES (NEW.tenant);
+    UPDATE tenants SET bytes = bytes + NEW.size WHERE tenant = NEW.tenant;
+END;
+CREATE TRIGGER IF NOT EXISTS messages_bytes_out AFTER DELETE ON messages BEGIN
+    UPDATE tenants SET bytes = bytes - OLD.size WHERE tenant = OLD.tenant;
+END;
 """
 GLOBAL = ""  # the clock row of everyone
 CACHE_SIZE = 10_000  # cached reads per process; all dropped at once when full
@@ -96,6 +109,7 @@ class SqliteStore:
     """State in one SQLite file, shared by the processes that open it."""
 
     name = "sqlite"
+    unavailable: tuple[type[BaseException], ...] = (StoreUnavailable, sqlite3.OperationalError)
 
     def __init__(self, path: str | Path, policy: StorePolicy | None = None,
                  real_time: Callable[[], float] = time.time, **limits: Any) -> None:
@@ -214,7 +228,7 @@ class SqliteStore:
         offsets = {m.tenant: self.clock_offset(m.tenant) for m, _ in batch}
         rows = [(m.tenant, m.message_id, key, m.to, m.template_id, m.created_at,
                  purge_deadline(m, real, self.policy.retention_seconds), message_to_json(m),
-                 due_estimate(m, offsets[m.tenant])) for m, key in batch]
+                 due_estimate(m, offsets[m.tenant]), m.size) for m, key in batch]
         records: list[tuple[str, str | None, str]] = [("message", m.tenant, encode(e)) for (m, _), e in
                    zip(batch, message_events([(None, m) for m, _ in batch], real), strict=True)]
         records += [(e.type, e.tenant, encode(e)) for e in also]
@@ -228,9 +242,12 @@ class SqliteStore:
             blocking = find_blocking(batch, now, holder)
             if blocking is not None:
                 return blocking
+            tenant = batch[0][0].tenant
+            used = db.execute("SELECT bytes FROM tenants WHERE tenant = ?", (tenant,)).fetchone()
+            check_room(tenant, used[0] if used else 0, [m for m, _ in batch], self.policy.max_key_bytes)
             db.executemany(
                 "INSERT INTO messages (tenant, message_id, resend_key, recipient, template_id, created_at, "
-                "purge_at, data, due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                "purge_at, data, due, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             self._append(db, records)
             self._touch(db, offsets, real)
             self._known += len(batch)
@@ -241,10 +258,8 @@ class SqliteStore:
     def _touch(self, db: sqlite3.Connection, tenants: Iterable[str], real: float) -> None:
         """Write when each tenant was last active (for max_tenants), at most every TOUCH_SECONDS."""
         stale = [t for t in tenants if real - self._touched.get(t, 0.0) >= TOUCH_SECONDS]
-        if stale:
-            db.executemany("INSERT INTO tenants (tenant, seeded, touched) VALUES (?, 0, ?) "
-                           "ON CONFLICT (tenant) DO UPDATE SET touched = excluded.touched",
-                           [(t, real) for t in stale])
+        if stale:  # (the row exists: the insert's trigger made it)
+            db.executemany("UPDATE tenants SET touched = ? WHERE tenant = ?", [(real, t) for t in stale])
             self._touched.update(dict.fromkeys(stale, real))
 
     def get_message(self, tenant: str, message_id: str) -> Message | None:
@@ -447,6 +462,9 @@ class SqliteStore:
             db.execute("INSERT INTO counters (name, value) VALUES ('node', 1) "
                        "ON CONFLICT (name) DO UPDATE SET value = value + 1")
             return int(db.execute("SELECT value FROM counters WHERE name = 'node'").fetchone()[0])
+
+    def problem(self) -> str | None:
+        return self._db.problem()
 
     def scope(self) -> AbstractContextManager[Scope]:
         return nullcontext(Scope())  # every read is current

@@ -12,6 +12,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
+
+from mockserver.store.base import StoreUnavailable
 
 
 class Generation:
@@ -33,6 +36,14 @@ class Generation:
         struct.pack_into("<Q", self._map, 0, self.value() + 1)
 
 
+def file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 _INHERITED: list[sqlite3.Connection] = []  # connections a forked process must neither use nor close
 
 
@@ -47,26 +58,43 @@ class Database:
 
     def __init__(self, path: str, setup: Callable[[sqlite3.Connection], None]) -> None:
         self.path = path
+        self._setup = setup
         self._turn = threading.RLock()
         self._pid = 0
         self._db: sqlite3.Connection | None = None
         self._lock_fd = -1
+        self.identity: tuple[int, int] | None = None  # (device, inode) of the file this store opened
         with self._turn:
             db = self._connection()
             db.execute("PRAGMA page_size=2048")  # a new file only: a send writes 5 b-tree pages to the WAL
             setup(db)
+            self.identity = file_identity(path)
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None or self._pid != os.getpid():  # a forked worker opens its own
             if self._db is not None:  # the master's: never closed here (SQLite: no use across a fork)
                 _INHERITED.append(self._db)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            if self.identity is not None and file_identity(self.path) != self.identity:
+                raise StoreUnavailable(f"the SQLite file {self.path} was deleted or replaced since the mock "
+                                       "opened it; restart the mock")
+            # After the first open the file must be there: "rw" never creates an empty one.
+            target = self.path if self.identity is None else f"file:{quote(self.path)}?mode=rw"
+            db = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False,
+                                 uri=self.identity is not None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=OFF")
             db.execute("PRAGMA busy_timeout=30000")
+            if self.identity is not None:
+                self._setup(db)  # every process's connection: the tables are there, whoever made the file
             self._db, self._pid = db, os.getpid()
             self._lock_fd = os.open(self.path + "-lock", os.O_RDWR | os.O_CREAT, 0o600)
         return self._db
+
+    def problem(self) -> str | None:
+        """Why the store cannot be trusted any more, or None: its file was deleted or replaced."""
+        if self.identity is not None and file_identity(self.path) != self.identity:
+            return f"the SQLite file {self.path} was deleted or replaced since the mock opened it; restart the mock"
+        return None
 
     def rows(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
         """All rows of one read."""

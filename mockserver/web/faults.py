@@ -8,12 +8,13 @@ app answers those faults with an explained 1000 instead.
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 from typing import Any
 
 from waitress.channel import HTTPChannel
-from waitress.task import WSGITask
+from waitress.task import ErrorTask, WSGITask
 
 FAULT_KEY = "otp_mock.fault"
 TRANSPORT_KEY = "otp_mock.transport"
@@ -43,8 +44,34 @@ class FaultTask(WSGITask):
         self.close_on_finish = True
 
 
+class EnvelopeErrorTask(ErrorTask):
+    """What waitress answers itself (bad framing, a duplicated Content-Length, a NUL in a header,
+    headers too large, a body over max_body_bytes, Transfer-Encoding identity, an app that
+    raised) in the mock's envelope instead of text/plain: `{"code": 3001, ...}` with HTTP 400 on
+    the API (1000 with 500), `{"code": <status>, ...}` on the control plane."""
+
+    def execute(self) -> None:
+        error: Any = getattr(self.request, "error", None)
+        path = str(getattr(self.request, "path", "") or "")
+        failed = error.code == 500  # the app raised: its own fault, not the request's
+        status = 500 if failed else 400
+        if path == "/_mock" or path.startswith("/_mock/"):
+            code = status
+        else:
+            code = 1000 if failed else 3001
+        what = "internal server error" if failed else f"invalid request: {str(error.reason).lower()}"
+        detail = "" if failed else f": {str(error.body)[:200]}"
+        body = json.dumps({"code": code, "message": what + detail}).encode()
+        self.status = f"{status} {'Internal Server Error' if failed else 'Bad Request'}"
+        self.response_headers = [*self.response_headers, ("Content-Type", "application/json")]
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
 class FaultChannel(HTTPChannel):
     task_class = FaultTask
+    error_task_class = EnvelopeErrorTask
 
 
 def install(server: Any) -> None:

@@ -22,7 +22,12 @@ from waitress.channel import HTTPChannel
 from mockserver.config import Settings
 from mockserver.web import faults
 
-IDLE_GRACE = 0.2  # s: a connection quiet for longer (no request, no reply) holds no request thread
+IDLE_GRACE = 0.05  # s: a new connection that has sent nothing yet holds a thread for at most this long
+DEFER_ACCEPT = 5  # s: the kernel hands a worker a connection once bytes arrive (or after this long)
+# Waitress's limits, set deliberately (its defaults: 100 connections, 120 s of idleness, 1 GB
+# bodies spooled to disk, select() capped at 1024 descriptors).
+SERVER_LIMITS: dict[str, Any] = {"connection_limit": 2000, "channel_timeout": 30, "cleanup_interval": 5,
+                                 "asyncore_use_poll": True, "max_request_header_size": 65536}
 
 
 def waitress_server(app: Flask, settings: Settings, sock: socket.socket | None = None) -> Any:
@@ -33,12 +38,25 @@ def waitress_server(app: Flask, settings: Settings, sock: socket.socket | None =
 
     where: dict[str, Any] = {"sockets": [sock]} if sock is not None else {"host": settings.host,
                                                                            "port": settings.port}
-    server = create_server(app, threads=settings.threads, ident="otp-mock", channel_request_lookahead=1, **where)
+    server = create_server(app, threads=settings.threads, ident="otp-mock", channel_request_lookahead=1,
+                           max_request_body_size=settings.max_body_bytes, **SERVER_LIMITS, **where)
     if sock is None:
         faults.install(server)
+        listening = getattr(server, "socket", None)
+        if isinstance(listening, socket.socket):
+            defer_accept(listening)
     else:
         _pull(server, settings.threads)
     return server
+
+
+def defer_accept(sock: socket.socket) -> None:
+    """Connections that send nothing stay in the kernel (Linux's TCP_DEFER_ACCEPT)."""
+    if hasattr(socket, "TCP_DEFER_ACCEPT"):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, DEFER_ACCEPT)
+        except OSError:
+            pass
 
 
 def serve_on(app: Flask, sock: socket.socket, settings: Settings) -> None:
@@ -69,12 +87,13 @@ def _pull(server: Any, threads: int) -> None:
 
 def _busy_channels(dispatchers: Any, now: float) -> int:
     """Connections that hold a request thread: a request queued or running, a reply being
-    sent, or bytes moved within IDLE_GRACE (a new connection, a request arriving). A connection
-    that went quiet (a browser's speculative one, a client stuck halfway through its request)
-    stops counting, so it cannot block the worker; waitress closes it after `channel_timeout`."""
+    sent, or a new connection whose bytes have not been read yet (for IDLE_GRACE at most: the
+    listening socket defers connections until they send, so they are read at once). A client
+    stuck halfway through its request, or one that sends nothing, holds none, so a flood of them
+    cannot block the worker; waitress closes them after `channel_timeout`."""
     return sum(1 for d in dispatchers if isinstance(d, HTTPChannel)
                and (d.requests or d.total_outbufs_len or d.close_when_flushed
-                    or now - d.last_activity < IDLE_GRACE))
+                    or (d.request is None and now - d.last_activity < IDLE_GRACE)))
 
 
 class OneRequestTask(faults.FaultTask):

@@ -17,6 +17,8 @@ each finishing its requests for up to GRACE_SECONDS.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import gc
 import logging
@@ -24,6 +26,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,12 +35,14 @@ from flask import Flask
 
 from mockserver.config import Settings
 from mockserver.errors import MockError
+from mockserver.web.server import defer_accept
 
 log = logging.getLogger("mockserver")
 GRACE_SECONDS = 5.0
 START_SECONDS = 30.0
 MAX_RESTARTS, RESTART_WINDOW = 5, 10.0
 AT_EXIT: list[Callable[[], None]] = []  # what a worker runs as it leaves (its log writer's stop)
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def free_port(host: str) -> int:
@@ -58,6 +63,7 @@ def listener(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(1024)
+        defer_accept(sock)
     except OSError:
         sock.close()
         raise
@@ -135,12 +141,14 @@ class Master:
                 os.close(write)
 
     def _fork(self, ready: int) -> None:
+        master = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the master's code
             code = 1
             try:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 signal.signal(signal.SIGTERM, _interrupt)
+                _die_with(master)
                 if ready >= 0:
                     os.write(ready, b"1")
                     os.close(ready)
@@ -204,6 +212,26 @@ class Master:
 
 def _interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
+
+
+def _die_with(master: int) -> None:
+    """A worker stops when its master dies, however it dies (SIGKILL included): the kernel sends
+    SIGTERM on Linux (PR_SET_PDEATHSIG); elsewhere a thread watches the parent."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0:
+            if os.getppid() != master:  # it died before the call: nobody would send the signal
+                os.kill(os.getpid(), signal.SIGTERM)
+            return
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == master:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="master-watch", daemon=True).start()
 
 
 def _kill(pid: int, sig: int) -> None:
