@@ -199,8 +199,11 @@ def _announce_access(settings: Settings, token: str | None, base: str) -> None:
                    "control plane and the console need the token below.", err=True)
     if token is None:
         return
-    made = "" if settings.control_token else " (made up for this run; set one with --control-token)"
-    click.echo(f"Control token{made}: {token}")
+    if settings.control_token:  # the user's own secret: never echoed
+        click.echo("Control token: the one set with --control-token (or control_token); send it as "
+                   "'Authorization: Bearer TOKEN'")
+        return
+    click.echo(f"Control token (made up for this run; set one with --control-token): {token}")
     click.echo(f"  send it as 'Authorization: Bearer {token}', or open {base}/?token={token}")
 
 

@@ -109,6 +109,9 @@ class Journal:
         """Append the exchange; the journal is best effort: a store that fails is logged."""
         try:
             self.store.append_events([self.event(exchange)])
+        except self.store.unavailable as exc:  # said once per request, without a traceback
+            log.warning("journal record of %s %s not written: store unavailable: %s", shown(exchange.method, 16),
+                        shown(exchange.path, 200), shown(str(exc), 200))
         except Exception:  # noqa: BLE001 - serving goes on
             log.exception("could not write the journal record of %s %s", shown(exchange.method, 16),
                           shown(exchange.path, 200))

@@ -17,14 +17,15 @@ from mockserver.web.workers import free_port
 
 
 @contextmanager
-def redis_server(folder: Path) -> Iterator[str]:
-    """The URL of a fresh, non-persistent redis-server (CI installs it; locally a skip says how)."""
+def redis_server(folder: Path, port: int | None = None) -> Iterator[str]:
+    """The URL of a fresh, non-persistent redis-server (CI installs it; locally a skip says how),
+    on `port` when given (a server started again where a mock expects it)."""
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CI"):
             raise RuntimeError("redis-server is missing in CI: .ci/run installs the Debian package")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = free_port("127.0.0.1")
+    port = port or free_port("127.0.0.1")
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no", "--dir", str(folder)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -125,6 +125,32 @@ def test_purge_and_cap(store: Store) -> None:
     assert store.count_messages() <= 50
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tenants_over_max_tenants_are_forgotten_least_recent_first(backend: str, tmp_path: Path, real: list[float],
+                                                                   request: pytest.FixtureRequest) -> None:
+    clock = lambda: real[0]  # noqa: E731
+    limits = {**LIMITS, "max_tenants": 3}
+    if backend == "memory":
+        store: Store = MemoryStore(real_time=clock, **limits)
+    elif backend == "sqlite":
+        store = SqliteStore(tmp_path / "state.db", real_time=clock, **limits)
+    else:
+        store = RedisStore(request.getfixturevalue("redis_url"), real_time=clock, **limits)
+        store.db.flushdb()  # type: ignore[attr-defined]
+    try:
+        for n in range(10):
+            real[0] += 120  # each dev_key active later than the one before
+            store.insert_messages([(message(message_id=str(n), tenant=f"k{n}", created_at=real[0],
+                                            expires_at=real[0] + 10_000), None)], real[0])
+            store.advance_clock(5, f"k{n}")
+        store.housekeeping()
+        assert sorted(store.tenants()) == ["k7", "k8", "k9"]
+        assert store.get_message("k2", "2") is None and store.get_message("k9", "9") is not None
+        assert store.clock_offset("k2") == 0 and store.clock_offset("k9") == 5
+    finally:
+        store.close()
+
+
 def test_verify_is_atomic_under_32_threads(store: Store) -> None:
     store.insert_messages([(message(message_id="race"), None)], 100.0)
     barrier = threading.Barrier(32)

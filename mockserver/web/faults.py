@@ -61,6 +61,8 @@ class EnvelopeErrorTask(ErrorTask):
             code = 1000 if failed else 3001
         what = "internal server error" if failed else f"invalid request: {str(error.reason).lower()}"
         detail = "" if failed else f": {str(error.body)[:200]}"
+        if error.code == 413:
+            detail += " bytes (setting max_body_bytes)"
         body = json.dumps({"code": code, "message": what + detail}).encode()
         self.status = f"{status} {'Internal Server Error' if failed else 'Bad Request'}"
         self.response_headers = [*self.response_headers, ("Content-Type", "application/json")]
