@@ -93,19 +93,27 @@ class ControlPlane:
 
     def messages(self, to: str | None = None, template_id: str | None = None, dev_key: str | None = None,
                  limit: int = 100) -> list[SentMessage]:
-        """Sent messages, newest first, with their codes."""
+        """Sent messages, newest first, with their codes. A recipient of a space and digits with
+        no message is read as the phone number it was: `?to=+6591234567` unencoded (a `+` in a
+        query string means a space) arrives as ' 6591234567'."""
         _check_limit(limit, MAX_LIMIT)
         found = self.store.find_messages(MessageQuery(dev_key, to, template_id, limit))
+        restored = _plus_lost(to)
+        if not found and restored is not None:
+            found = self.store.find_messages(MessageQuery(dev_key, restored, template_id, limit))
         return [SentMessage.of(m, self.now(m.tenant)) for m in found]
 
     def latest(self, to: str | None, template_id: str | None = None, dev_key: str | None = None) -> SentMessage:
-        """The newest message to a recipient."""
+        """The newest message to a recipient (' 6591234567' is read as '+6591234567' too)."""
         if to is None:
             raise ControlError(400, "query parameter 'to' is required: /_mock/messages/latest?to=%2B6591234567")
         found = self.messages(to, template_id, dev_key, limit=1)
         if not found:
             scope = f" for dev_key {dev_key!r}" if dev_key else ""
-            raise ControlError(404, f"no message to {to!r}{scope}")
+            restored = _plus_lost(to)
+            hint = "" if restored is None else (f" nor to {restored!r} (a '+' in a query string means a space: "
+                                                f"send it as %2B, ?to=%2B{to[1:]})")
+            raise ControlError(404, f"no message to {to!r}{hint}{scope}")
         return found[0]
 
     def message(self, message_id: str) -> SentMessage:
@@ -250,6 +258,13 @@ class ControlPlane:
     def ack_events(self, consumer: str, ids: Sequence[int]) -> int:
         _check_consumer(consumer)
         return self.store.ack_events(consumer, list(ids))
+
+
+def _plus_lost(to: str | None) -> str | None:
+    """'+6591234567' if `to` is ' 6591234567', the phone number an unencoded '+' turned into."""
+    if to is not None and to.startswith(" ") and to[1:].isascii() and to[1:].isdigit():
+        return "+" + to[1:]
+    return None
 
 
 def check_review_status(status: Any) -> None:
