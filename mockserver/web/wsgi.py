@@ -29,6 +29,16 @@ Answer = Callable[[ApiRequest], ApiReply]
 _REASONS = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
 
+def _path(environ: dict[str, Any]) -> str:
+    """PATH_INFO as text: WSGI hands it over as bytes decoded latin-1 (PEP 3333), so a path
+    naming a non-ASCII template id is re-decoded as the UTF-8 the client percent-encoded."""
+    raw = environ.get("PATH_INFO") or "/"
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return raw
+
+
 class MockWSGI:
     def __init__(self, mock: OtpMock, fallback: WSGIApp | None = None, flask_prefixes: tuple[str, ...] = (),
                  answer: Answer | None = None) -> None:
@@ -40,7 +50,7 @@ class MockWSGI:
         self.hang_seconds = mock.settings.hang_seconds
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO") or "/"
+        path = _path(environ)
         if self.fallback is not None and self.flask_prefixes and path.startswith(self.flask_prefixes):
             return self.fallback(environ, start_response)
         body, too_large = self._body(environ)
