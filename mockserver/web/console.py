@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -62,7 +61,6 @@ def console_blueprint() -> Blueprint:
     pages = Blueprint("console", __name__, url_prefix=PREFIX, static_folder="static",
                       template_folder="templates")
     pages.before_request(_gate)
-    pages.context_processor(lambda: {"process_id": os.getpid()})  # which worker served a page
     pages.after_request(_secure)
     pages.add_url_rule("/", "inbox", _inbox_page)
     pages.add_url_rule("/messages/<path:message_id>", "message", _message_page)
