@@ -23,9 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+import requests
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
@@ -74,8 +75,7 @@ def one_round(browser: Any, extra: list[str], args: argparse.Namespace) -> tuple
     url = f"http://127.0.0.1:{port}"
     try:
         none = run_wrk(port, args.duration, args.connections, 2)[0]
-        reset = urllib.request.Request(f"{url}/_mock/reset", b"{}", {"Content-Type": "application/json"})
-        urllib.request.urlopen(reset, timeout=30).close()  # the same recipients again: no 3004
+        requests.post(f"{url}/_mock/reset", json={}, timeout=30).raise_for_status()  # same recipients: no 3004
         tabs = open_tabs(browser, url, args.tabs)
         before = [shown(tabs[0]), shown(tabs[-1])]
         with_tabs = run_wrk(port, args.duration, args.connections, 2)[0]
