@@ -18,6 +18,7 @@ refused the same way (new credentials would have changed the answer).
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from mockserver.certify.profile import Check, Profile
 from mockserver.certify.records import Record
 from mockserver.certify.results import FAILED, PASSED, SKIPPED, WARNING, Finding, Verdict
@@ -103,9 +104,9 @@ def _retry_backoff(check: Check, records: list[Record], contract: Contract, prof
             ok.append(Finding(f"{_what(chain[0])} retried {len(chain) - 1} time(s), waits {waits} s", ids))
     retried = len(chains)
     if findings:
+        rule = f"at most {limits['max_retries']} retries, each after {limits['min_wait_seconds']} s or more"
         return Verdict.of(FAILED, f"{len(findings)} of {retried} retried request(s) broke the backoff rule "
-                                  f"(at most {limits['max_retries']} retries, each after {limits['min_wait_seconds']} s "
-                                  "or more)", findings + warnings)
+                                  f"({rule})", findings + warnings)
     if warnings:
         return Verdict.of(WARNING, f"{len(warnings)} of {retried} retried request(s) waited less each time", warnings)
     return Verdict.of(PASSED, f"{failures} retryable failure(s); {retried} retried, each with backoff", ok)

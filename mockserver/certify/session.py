@@ -91,7 +91,7 @@ def prepare_folder(folder: Path, keys: SessionKeys, profile: Profile) -> tuple[P
 def session_settings(base: Settings, keys_file: Path, scenarios: Path, profile: Profile) -> Settings:
     """The settings of the session's mock: the session's key only, the profile's scenario, a
     journal that keeps whole bodies, the profile's hang."""
-    return base.replace(keys_file=str(keys_file), scenarios_dir=str(scenarios), scenario=None,
+    return base.replace(keys_file=str(keys_file), scenarios_dir=str(scenarios), scenario=profile.scenario.name,
                         hang_seconds=profile.hang_seconds, journal_body_limit=max(base.journal_body_limit,
                                                                                   SESSION_BODY_LIMIT),
                         max_events=max(base.max_events, SESSION_EVENTS), magic_values=True)
@@ -106,7 +106,8 @@ def environment(base_url: str, keys: SessionKeys, profile_file: Path) -> dict[st
     }
 
 
-def run_command(argv: Sequence[str], env: dict[str, str], timeout: float, stop: threading.Event) -> tuple[str, int | None]:
+def run_command(argv: Sequence[str], env: dict[str, str], timeout: float,
+                stop: threading.Event) -> tuple[str, int | None]:
     """Run the partner's command in a process group of its own; (how it ended, exit status).
     A command that overruns `timeout` or a session interrupted is stopped, the whole group."""
     try:
