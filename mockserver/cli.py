@@ -312,6 +312,7 @@ def certify(ctx: click.Context, /, partner: str | None, profile: str | None, run
     from mockserver.web.certify_run import certify as run_session
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
+    signal.signal(signal.SIGTERM, _interrupt)  # ends the session like Ctrl-C: the report is still written
     try:
         request = Request(partner, profile, run, Path(report_dir) if report_dir else None, signing_key, timeout,
                           duration, port, build_settings(**options))

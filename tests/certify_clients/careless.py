@@ -4,16 +4,21 @@ number (+6591234567), which no report may show."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from client import call, latest_code, send, verify  # noqa: E402
+from client import auth, call, latest_code, send, verify  # noqa: E402
 
 REAL = "+6591234567"
 
 
 def main() -> None:
+    if len(sys.argv) > 1:  # where the test finds what no report may show
+        Path(sys.argv[1]).write_text(json.dumps({"dev_secret": os.environ["OTP_DEV_SECRET"],
+                                                 "authorization": auth()}))
     status, sent = send(REAL, timeout=None)
     code = latest_code(REAL)
     verify(sent["message_id"], code, timeout=None)
