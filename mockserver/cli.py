@@ -41,6 +41,14 @@ def settings_options(func: Any) -> Any:
     return func
 
 
+def session_settings_options(func: Any) -> Any:
+    """The settings flags that make sense for a certification session (it brings its own keys
+    file and scenario folder)."""
+    for index in reversed((0, 2, 3, 4, 6)):  # --settings, --templates-file, --spec, --seed, --set
+        func = _SETTINGS_OPTIONS[index](func)
+    return func
+
+
 def build_settings(settings_file: str | None, assignments: tuple[str, ...], **flags: Any) -> Settings:
     overrides: dict[str, Any] = {}
     for item in assignments:
@@ -293,7 +301,7 @@ def scenarios(**options: Any) -> None:
               help="Serve mode: end the session after this many seconds.")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=0, show_default=True,
               help="Port on 127.0.0.1 (0 picks a free one).")
-@settings_options
+@session_settings_options
 @click.pass_context
 def certify(ctx: click.Context, /, partner: str | None, profile: str | None, run: str | None, report_dir: str | None,
             signing_key: str | None, timeout: float, duration: float | None, port: int, **options: Any) -> None:

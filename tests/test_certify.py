@@ -294,3 +294,49 @@ def test_the_command_line_exits_0_only_when_every_requirement_passed(tmp_path: P
                                        str(tmp_path / "r")])
     assert result.exit_code == 1 and "FAILED   coverage.send-verify-success" in result.output
     assert (tmp_path / "r" / "report.html").is_file()
+
+
+# stores, declarations, the README --------------------------------------------------------------
+def test_on_a_durable_store_a_session_sees_only_its_own_requests(tmp_path: Path) -> None:
+    from mockserver.config import Settings
+
+    settings = Settings().replace(store=f"sqlite:{tmp_path / 'state.db'}")
+    first = certify(Request(partner="Durable", profile=str(write_profile(tmp_path)), report_dir=tmp_path / "one",
+                            run=f"{sys.executable} {CLIENTS / 'well_behaved.py'}", settings=settings))
+    second = certify(Request(partner="Durable", report_dir=tmp_path / "two",
+                             run=f"{sys.executable} {CLIENTS / 'idle.py'}", settings=settings))
+    assert first.exit_code == 0 and first.report["session"]["store"] == "sqlite"
+    assert first.report["summary"]["requests"] == 17 and second.report["summary"]["requests"] == 0
+    assert "state.db" not in (tmp_path / "one" / "report.json").read_text()  # the store's path stays out
+
+
+def test_declared_skips_and_expected_failures_come_from_the_profile_alone(tmp_path: Path) -> None:
+    from mockserver.certify.judge import judge_session
+    from mockserver.certify.profile import profile_from_text
+    from mockserver.certify.session import SessionOutcome
+    from mockserver.contract import Contract
+
+    contract = Contract.load()
+    text = SHIPPED.read_text(encoding="utf-8").replace(
+        "    skips: []", "    skips: [{requirement: coverage.connection-reset, reason: our library retries resets}]"
+    ).replace("    failures: []", "    failures: [{requirement: coverage.slow-response, reason: ticket OPS-7}]")
+    profile = profile_from_text(text, "mine.yaml", contract)
+    found = {r.id: r for r in judge_session(profile, [], contract, SessionOutcome("run", 0.0, 1.0, "exit", 0))}
+    skipped, expected = found["coverage.connection-reset"], found["coverage.slow-response"]
+    assert skipped.result == "SKIPPED" and "our library retries resets" in skipped.verdict.reason
+    assert skipped.declared == "skip" and skipped.judged == "FAILED"
+    assert expected.result == "WARNING" and "ticket OPS-7" in expected.verdict.reason
+    assert "mine.yaml:" in expected.verdict.reason  # where the profile declares it
+
+
+def test_the_readme_section_names_every_flag_of_certify() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Certifying your integration", 1)[1].split("\n## ", 1)[0]
+    from mockserver.cli import certify as command
+
+    flags = [opt for param in command.params for opt in param.opts if opt.startswith("--")]
+    assert "--signing-key" in flags
+    for flag in flags:
+        assert f"`{flag}" in section or f"{flag}" in section, flag
+    for name in ("OTP_BASE_URL", "OTP_DEV_KEY", "OTP_DEV_SECRET", "certify verify", "certify keygen"):
+        assert name in section
