@@ -7,6 +7,7 @@ holds 3 s instead of 20 (`client-timeout` 1.5 s instead of 15)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import sys
@@ -227,8 +228,6 @@ def test_the_html_report_shows_its_summary_and_a_failures_evidence(
 
 # serve-and-wait -------------------------------------------------------------------------------
 def post(url: str, auth: tuple[str, str]) -> int:
-    import base64
-
     request = urllib.request.Request(url, data=b"{}", method="POST", headers={
         "Authorization": "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode(),
         "Content-Type": "application/json"})
@@ -340,3 +339,74 @@ def test_the_readme_section_names_every_flag_of_certify() -> None:
         assert f"`{flag}" in section or f"{flag}" in section, flag
     for name in ("OTP_BASE_URL", "OTP_DEV_KEY", "OTP_DEV_SECRET", "certify verify", "certify keygen"):
         assert name in section
+
+
+GOOD_AUTH = "Basic " + base64.b64encode(b"team-a:s3cret").decode()
+
+
+@pytest.mark.parametrize(("aspect", "method", "path", "headers", "body", "problem"), [
+    ("route", "POST", "/v1/nothing", {"Authorization": GOOD_AUTH}, b"{}", "no operation of the API has this path"),
+    ("route", "DELETE", "/v1/messages", {"Authorization": GOOD_AUTH}, b"", "not allowed on this path"),
+    ("auth", "GET", "/v1/template-configs", {}, b"", "no Authorization header"),
+    ("auth", "GET", "/v1/template-configs", {"Authorization": "Bearer abc"}, b"", "does not use the Basic scheme"),
+    ("auth", "GET", "/v1/template-configs", {"Authorization": "Basic %%%"}, b"", "malformed Basic credentials"),
+    ("content-type", "POST", "/v1/messages", {"Authorization": GOOD_AUTH, "Content-Type": "text/plain"},
+     b'{"to": "+12025550150", "template": {"id": "test-template-1"}}', "Content-Type 'text/plain'"),
+    ("body", "POST", "/v1/verifications", {"Authorization": GOOD_AUTH, "Content-Type": "application/json"},
+     b'{"message_id": "1"}', "3002"),
+])
+def test_each_conformance_aspect_lists_the_request_that_breaks_it(aspect: str, method: str, path: str,
+                                                                  headers: dict[str, str], body: bytes,
+                                                                  problem: str) -> None:
+    """Through the mock object: a request, its journal record read back from the event stream."""
+    from mockserver.certify import conformance
+    from mockserver.certify.records import Record
+    from mockserver.mock import OtpMock
+
+    mock = OtpMock({"seed": 1})
+    mock.handle(method, path, headers, body)
+    events = mock.control.events(after=0, limit=100, types=["request"]).events
+    records = [Record.of(event) for event in events]
+    assert len(records) == 1
+    verdict = conformance.judge(aspect, records, mock.contract)
+    assert verdict.result == "FAILED" and problem in verdict.findings[0].text
+    assert verdict.findings[0].records == (records[0].id,)
+    others = [a for a in ("route", "auth", "content-type", "body") if a != aspect]
+    assert all(conformance.judge(a, records, mock.contract).result == "PASSED" for a in others
+               if not (aspect == "route" and a == "body"))
+
+
+def record(seq: int, at: float, to: str, code: int | None = None, status: int = 200) -> Any:
+    from mockserver.certify.records import Record
+
+    body = json.dumps({"to": to, "template": {"id": "test-template-1"}})
+    reply = json.dumps({"code": code, "message": "x"} if code else {"message_id": str(seq)})
+    return Record(seq, at, at, "k", "POST", "/v1/messages", "", "send_otp", status, code, 1.0, {}, body, reply, None)
+
+
+def behaviour_verdict(rule: str, records: list[Any]) -> Any:
+    from mockserver.certify import behaviour
+    from mockserver.certify.profile import load_profile
+    from mockserver.contract import Contract
+
+    contract = Contract.load()
+    profile = load_profile(None, contract)
+    return behaviour.judge(profile.behaviour[rule], records, contract, profile)
+
+
+def test_eleven_sends_to_one_recipient_within_a_minute_are_a_flood() -> None:
+    flood = [record(i, 100.0 + i * 5, "+12025550150") for i in range(11)]
+    spread = [record(i, 100.0 + i * 7, "+12025550150") for i in range(11)]  # 70 s: at most 9 in any 60 s
+    verdict = behaviour_verdict("send-flood", flood)
+    assert verdict.result == "FAILED" and "11 sends to +12025550150 within 60 s" in verdict.findings[0].text
+    assert behaviour_verdict("send-flood", spread).result == "PASSED"
+
+
+def test_retries_whose_waits_shrink_are_a_warning_and_growing_ones_pass() -> None:
+    def chain(starts: list[float]) -> list[Any]:
+        return [record(i, at, "+12025550100", 1000, 500) for i, at in enumerate(starts)]
+
+    shrinking = behaviour_verdict("retry-backoff", chain([0.0, 4.0, 5.0]))  # waits 4 s then 1 s
+    growing = behaviour_verdict("retry-backoff", chain([0.0, 1.0, 3.0, 7.0]))
+    assert shrinking.result == "WARNING" and "waits that shrink" in shrinking.findings[0].text
+    assert growing.result == "PASSED"

@@ -77,9 +77,13 @@ def _content_type(record: Record, op: Operation | None) -> str | None:
 def _body(record: Record, op: Operation | None) -> str | None:
     if op is None:
         return None
-    mock_refused = record.code in (3001, 3002) and not any(h in record.headers for h in _MOCK_HEADERS)
     if not op.has_body:
         return None
+    # what the mock refused and the journal's text cannot show again (bad UTF-8, too deep, too
+    # long to keep), unless a wrong Content-Type explains it (that aspect lists it) or a header
+    # asked the mock for the error
+    mock_refused = (record.code in (3001, 3002) and _content_type(record, op) is None
+                    and not any(h in record.headers for h in _MOCK_HEADERS))
     if record.body is None:
         return "no body; this operation takes a JSON object"
     if record.truncated:  # longer than the journal keeps: the mock's own check is all there is
@@ -93,7 +97,7 @@ def _body(record: Record, op: Operation | None) -> str | None:
     except ApiError as error:
         if error.code in (3001, 3002):
             return f"{error.code}: {error.message}"
-    if mock_refused and record.code == 3001:  # bad UTF-8 or too deep: what the journal's text hides
+    if mock_refused and record.code == 3001:
         return f"the mock refused the body (3001: {_message(record)})"
     return None
 

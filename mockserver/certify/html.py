@@ -53,8 +53,9 @@ def _summary(report: dict[str, Any]) -> str:
     summary = report["summary"]
     cells = "".join(f"<td>{summary[name]}</td>" for name in RESULTS)
     heads = "".join(f"<th>{name}</th>" for name in RESULTS)
-    return (f'<section id="summary"><p class="verdict">Result: {_badge(report["result"])} '
-            f'<span id="result">{escape(report["result"])}</span> against profile '
+    result = escape(report["result"])
+    return (f'<section id="summary"><p class="verdict">Result: <span id="result" class="result {result}">{result}'
+            '</span> against profile '
             f'{escape(report["profile"]["id"])} {escape(report["profile"]["version"])}</p>'
             f"<p>Created {escape(report['created'])}, valid until {escape(report['expires'])}. "
             f"{summary['requirements']} requirements, {summary['requests']} requests.</p>"
