@@ -296,17 +296,51 @@ def test_the_command_line_exits_0_only_when_every_requirement_passed(tmp_path: P
 
 
 # stores, declarations, the README --------------------------------------------------------------
-def test_on_a_durable_store_a_session_sees_only_its_own_requests(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_on_a_shared_store_a_session_sees_only_its_own_requests(store: str, tmp_path: Path) -> None:
+    from contextlib import ExitStack
+
+    from redis_server import redis_server
+
     from mockserver.config import Settings
 
-    settings = Settings().replace(store=f"sqlite:{tmp_path / 'state.db'}")
-    first = certify(Request(partner="Durable", profile=str(write_profile(tmp_path)), report_dir=tmp_path / "one",
-                            run=f"{sys.executable} {CLIENTS / 'well_behaved.py'}", settings=settings))
-    second = certify(Request(partner="Durable", report_dir=tmp_path / "two",
-                             run=f"{sys.executable} {CLIENTS / 'idle.py'}", settings=settings))
-    assert first.exit_code == 0 and first.report["session"]["store"] == "sqlite"
+    with ExitStack() as stack:
+        url = stack.enter_context(redis_server(tmp_path)) if store == "redis" else f"sqlite:{tmp_path / 'state.db'}"
+        settings = Settings().replace(store=url)
+        first = certify(Request(partner="Shared", profile=str(write_profile(tmp_path)), report_dir=tmp_path / "one",
+                                run=f"{sys.executable} {CLIENTS / 'well_behaved.py'}", settings=settings))
+        second = certify(Request(partner="Shared", report_dir=tmp_path / "two",
+                                 run=f"{sys.executable} {CLIENTS / 'idle.py'}", settings=settings))
+    assert first.exit_code == 0 and first.report["session"]["store"] == store
     assert first.report["summary"]["requests"] == 17 and second.report["summary"]["requests"] == 0
-    assert "state.db" not in (tmp_path / "one" / "report.json").read_text()  # the store's path stays out
+    assert url.split(":")[-1] not in (tmp_path / "one" / "report.json").read_text()  # the store's address stays out
+
+
+def test_an_expired_report_fails_verify(idle: Outcome) -> None:
+    problems, _ = verify(idle.folder, None, now=time.time() + 400 * 86400)
+    assert problems == [f"the report expired on {idle.report['expires']}: certify again"]
+
+
+def test_ctrl_c_ends_a_served_session_and_the_report_is_still_written(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    otp_mock = Path(sys.executable).parent / "otp-mock"
+    process = subprocess.Popen([str(otp_mock), "certify", "--partner", "Hand", "--report-dir", str(tmp_path / "r")],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert "serving the EngageLab OTP API at http://127.0.0.1:" in first
+        for _ in range(5):  # the credentials and how to end the session
+            process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        rest = process.communicate(timeout=30)[0]
+    finally:
+        process.kill()
+    assert process.returncode == 1 and "Certification of Hand: FAILED" in rest
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["session"]["ended_by"] == "Ctrl-C"
 
 
 def test_declared_skips_and_expected_failures_come_from_the_profile_alone(tmp_path: Path) -> None:

@@ -111,12 +111,13 @@ def certify(request: Request, echo: Echo = lambda _: None) -> Outcome:
 
 def _session(mock: OtpMock, keys: sessions.SessionKeys, profile: Profile, request: Request,
              argv: tuple[str, ...], echo: Echo) -> tuple[sessions.SessionOutcome, list[Record], str]:
-    mock.start()
+    mock.scenarios.start()  # the profile's scenario; housekeeping rides on requests (no thread outlives the mock)
     head = sessions.stream_head(mock.control)
     stop = threading.Event()
     app = SessionApp(mock, keys, stop)
     server = SessionServer(app, request.port).start()
     started = time.time()
+    status: int | None = None
     try:
         if argv:
             echo(f"Certification session at {server.base_url}: running {' '.join(argv)}")
@@ -124,7 +125,9 @@ def _session(mock: OtpMock, keys: sessions.SessionKeys, profile: Profile, reques
             ended_by, status = sessions.run_command(argv, env, request.timeout, stop)
         else:
             _announce(server.base_url, keys, profile, echo)
-            ended_by, status = sessions.wait_served(stop, app.ended, request.duration), None
+            ended_by = sessions.wait_served(stop, app.ended, request.duration)
+    except KeyboardInterrupt:  # Ctrl-C between two steps: the session ends and is judged all the same
+        ended_by = "interrupt" if argv else "Ctrl-C"
     finally:
         server.stop()
     events, lost = sessions.read_session(mock.control, head)
