@@ -62,7 +62,7 @@ def build_settings(settings_file: str | None, assignments: tuple[str, ...], **fl
 
 @click.group(epilog="Each command has flags of its own: `otp-mock serve --help` lists the serving flags "
                     "(--port, --seed, --scenario, --set NAME=VALUE ...), `otp-mock contract --help` the "
-                    "contract run's.")
+                    "contract run's, `otp-mock certify --help` a partner certification's.")
 @click.version_option(package_name="otp-mock-kit")
 def main() -> None:
     """A contract-driven mock of the EngageLab OTP API."""

@@ -6,9 +6,11 @@
     behaviour.py   retries, backoff, verify attempts, floods, timeouts
     judge.py       the requirements: conformance, coverage, behaviour, session; declared exceptions
     masking.py     secrets and partners' real recipients out of every report file
-    report.py      report.json, its evidence and its JSON Schema; html.py and junit.py its views
+    report.py      report.json, its evidence and its JSON Schema (report_schema.py); html.py and
+                   junit.py its views
     manifest.py    SHA-256 digests of every file, an Ed25519 signature, and their verification
     session.py     the session: its credentials, the command it runs, the records it reads
 
-Pure core: no Flask, werkzeug, waitress or click (the served session is `web/certify.py`).
+Pure core: no Flask, werkzeug, waitress or click. The session's server is `web/certify.py`, the
+whole run (serve, wait or run the command, read the records, judge, write) `web/certify_run.py`.
 """
