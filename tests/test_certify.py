@@ -226,6 +226,10 @@ def test_the_html_report_shows_its_summary_and_a_failures_evidence(
     assert "retried 5 times (at most 3)" in failure.inner_text()
     evidence = failure.locator(".exchange").first.inner_text()
     assert "POST /v1/messages" in evidence and "code 1000" in evidence and "+12025550100" in evidence
+    from axe_playwright_python.sync_playwright import Axe
+
+    audit = Axe().run(page)
+    assert audit.violations_count == 0, [v["id"] for v in audit.response["violations"]]
 
 
 # serve-and-wait -------------------------------------------------------------------------------

@@ -38,9 +38,9 @@ def render(report: dict[str, Any]) -> str:
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}</title>", f"<style>{STYLE}</style>", "</head>", "<body>",
+        f"<title>{escape(title)}</title>", f"<style>{STYLE}</style>", "</head>", "<body>", "<main>",
         f"<h1>Certification of {escape(report['partner'])}</h1>",
-        _summary(report), _about(report), _requirements(report), _failures(report), "</body>", "</html>",
+        _summary(report), _about(report), _requirements(report), _failures(report), "</main>", "</body>", "</html>",
     ]
     return "\n".join(parts) + "\n"
 
