@@ -23,6 +23,7 @@ import pytest
 import requests
 from redis_server import redis_server
 
+from mockserver.access import cookie_value
 from test_served import stop
 
 pytestmark = pytest.mark.served
@@ -274,7 +275,8 @@ def test_listening_beyond_loopback_needs_the_printed_token() -> None:
         good = requests.get(f"{server.url}/_mock/messages/{sent}", headers={"Authorization": f"Bearer {token}"},
                             timeout=5)
         assert good.status_code == 200 and good.json()["code"]
-        assert requests.get(f"{server.url}/_mock/messages", cookies={"otp_mock_token": token},
+        port = server.url.rsplit(":", 1)[1]
+        assert requests.get(f"{server.url}/_mock/messages", cookies={f"otp_mock_token_{port}": cookie_value(token)},
                             timeout=5).status_code == 200
         code, out, err = server.stop()
     assert "WARNING: listening on 0.0.0.0" in err and code == 0
