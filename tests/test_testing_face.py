@@ -54,8 +54,9 @@ def test_the_surface_is_versioned() -> None:
 
     assert API_VERSION == 1
     assert testing.__all__ == [
-        "API_VERSION", "DEFAULT_BASE_URL", "Call", "Helpers", "MessageNotFound", "NetworkBlocked", "OtpClock",
-        "OtpMocker", "SentMessage", "ServedKey", "ServedMock", "no_network", "otp_mock", "serve_in_thread",
+        "API_VERSION", "DEFAULT_BASE_URL", "Call", "Helpers", "MessageNotFound", "NetworkBlocked", "NotInProcess",
+        "OtpClock", "OtpMocker", "RemoteMock", "SentMessage", "ServedKey", "ServedMock", "no_network", "otp_mock",
+        "serve_in_thread",
     ]
     assert [f for f in Call.__dataclass_fields__] == [
         "method", "url", "path", "query", "operation", "dev_key", "status", "request_body", "reply_body",
