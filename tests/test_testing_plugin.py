@@ -142,7 +142,13 @@ SERVED_TESTS = """
     @pytest.mark.otp_mock(max_verify_attempts=2)
     def test_with_settings_of_its_own(otp_mock_server):
         assert otp_mock_server.mock.settings.max_verify_attempts == 2  # a served mock of this worker
-        record(otp_mock_server, own=True)
+        record(otp_mock_server, own="settings")
+
+    @pytest.mark.otp_mock(in_process=True)
+    def test_in_a_served_mock_of_its_process(otp_mock_server):
+        otp_mock_server.fail_next(1000)  # the testing face of this process shapes the request
+        assert post(otp_mock_server) == 500 and otp_mock_server.mock.control.messages() == []
+        record(otp_mock_server, own="in_process")
 
     @pytest.mark.parametrize("n", range(24))
     def test_in_process(otp_mock, n):
@@ -160,26 +166,28 @@ def served_project(tmp_path: Path, shared: bool) -> tuple[Path, Path]:
 
 
 def records_of(results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The records of the 24 tests on the shared mock, and that of the test with its own."""
+    """The records of the 24 tests on the shared mock, and those of the two with a served mock
+    of their process (by why: "settings", "in_process")."""
     records = [json.loads(p.read_text()) for p in results.iterdir()]
-    own = [r for r in records if r.get("own")]
-    assert len(own) == 1
-    return [r for r in records if not r.get("own")], own[0]
+    own = {r["own"]: r for r in records if r.get("own")}
+    assert sorted(own) == ["in_process", "settings"]
+    return [r for r in records if not r.get("own")], own
 
 
 def test_tests_never_see_each_other_under_xdist(tmp_path: Path) -> None:
-    """49 tests on 4 workers, 24 of them on ONE served mock for the session, sending to the same
+    """50 tests on 4 workers, 24 of them on ONE served mock for the session, sending to the same
     number, some with an outage or a moved clock of their own: none gets a 3004 or sees
-    another's message, call, clock or scenario. A test with settings of its own gets a served
-    mock of its worker."""
+    another's message, call, clock or scenario. A test with settings of its own, and one marked
+    in_process=True, get a served mock of their worker."""
     folder, results = served_project(tmp_path, shared=True)
     run = pytest_run(folder, "-n", "4")
-    assert passed(run) == 49
+    assert passed(run) == 50
     records, own = records_of(results)
     workers = {r["worker"] for r in records}
     assert len(records) == 24 and len({r["key"] for r in records}) == 24 and len(workers) >= 2
     ports = {r["port"] for r in records}
-    assert len(ports) == 1 and own["port"] not in ports  # one server for all 24; its own for the other
+    assert len(ports) == 1  # one server for all 24
+    assert not ports & {r["port"] for r in own.values()}  # and one of their own for the other two
 
 
 def test_otp_mock_url_uses_a_mock_that_runs_already(tmp_path: Path) -> None:
@@ -196,9 +204,9 @@ def test_otp_mock_url_uses_a_mock_that_runs_already(tmp_path: Path) -> None:
         port = int(url.rsplit(":", 1)[1])
         for index, extra in enumerate(([], ["-n", "2"])):
             folder, results = served_project(tmp_path / f"run{index}", shared=True)
-            assert passed(pytest_run(folder, f"--otp-mock-url={url}", *extra)) == 49
+            assert passed(pytest_run(folder, f"--otp-mock-url={url}", *extra)) == 50
             records, own = records_of(results)
-            assert {r["port"] for r in records} == {port} and own["port"] != port
+            assert {r["port"] for r in records} == {port} and port not in {r["port"] for r in own.values()}
         seen = requests.get(f"{url}/_mock/messages", params={"limit": 1000}, timeout=5).json()["messages"]
         assert seen == []  # every test reset its key
         assert server.poll() is None
@@ -210,10 +218,10 @@ def test_otp_mock_url_uses_a_mock_that_runs_already(tmp_path: Path) -> None:
 def test_the_plugin_loads_without_xdist(tmp_path: Path) -> None:
     """`-p no:xdist`: no hook of xdist's is registered, and otp_mock_server serves in-process."""
     folder, results = served_project(tmp_path, shared=False)
-    run = pytest_run(folder, "-p", "no:xdist", "-k", "not in_process")
-    assert passed(run) == 25
+    run = pytest_run(folder, "-p", "no:xdist", "-k", "not test_in_process")
+    assert passed(run) == 26
     records, own = records_of(results)
-    assert len({r["port"] for r in records}) == 1 and {r["pid"] for r in records} == {own["pid"]}
+    assert len({r["port"] for r in records}) == 1 and {r["pid"] for r in records} == {own["settings"]["pid"]}
 
 
 def test_keys_used_at_once_on_one_served_mock_stay_apart() -> None:
