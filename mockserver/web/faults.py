@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import time
 from typing import Any
 
 from waitress.channel import HTTPChannel
@@ -68,15 +69,61 @@ class EnvelopeErrorTask(ErrorTask):
             message = f"invalid request: {str(error.reason).lower()}: {str(error.body)[:200]}"
         body = json.dumps({"code": code, "message": message}, separators=(",", ":")).encode()
         self.status = f"{status} {'Internal Server Error' if failed else 'Bad Request'}"
+        if isinstance(self.channel, FaultChannel):
+            self.channel.linger = True  # the client may still be sending the body waitress refused
         self.response_headers = [*self.response_headers, ("Content-Type", "application/json")]
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)
 
 
+LINGER_SECONDS = 2.0  # the most a refused client's remaining bytes are read and dropped
+
+
 class FaultChannel(HTTPChannel):
+    """A channel that closes gently after an answer of waitress's own (a body over
+    max_body_bytes, bad framing): it stops sending, then reads and drops what the client still
+    sends, until the client closes or LINGER_SECONDS pass. Closed at once, the kernel would
+    answer those bytes with a reset, which can discard the reply before the client reads it
+    (httpx's async client then got ReadError instead of the mock's 3001)."""
+
     task_class = FaultTask
     error_task_class = EnvelopeErrorTask
+    linger = False  # set by the error task: close gently
+    _drain_until: float | None = None
+
+    def handle_close(self) -> None:
+        if not self.linger or self._drain_until is not None or self.socket is None:
+            super().handle_close()
+            return
+        try:
+            self.socket.shutdown(socket.SHUT_WR)  # the reply is flushed: the client reads it, then EOF
+        except OSError:
+            super().handle_close()
+            return
+        self._drain_until = time.monotonic() + LINGER_SECONDS
+
+    def readable(self) -> bool:
+        if self._drain_until is None:
+            return bool(super().readable())
+        if time.monotonic() > self._drain_until:
+            super().handle_close()
+            return False
+        return True
+
+    def writable(self) -> bool:
+        return self._drain_until is None and bool(super().writable())
+
+    def handle_read(self) -> None:
+        if self._drain_until is None:
+            super().handle_read()
+            return
+        try:
+            data = self.socket.recv(65536) if self.socket is not None else b""
+        except OSError:
+            data = b""
+        if not data:  # the client closed (or reset): done
+            super().handle_close()
 
 
 def install(server: Any) -> None:
