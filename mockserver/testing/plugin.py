@@ -63,8 +63,8 @@ class _SharedForWorkers:
         self.server: SharedServer | None = None
 
     def pytest_configure_node(self, node: Any) -> None:
-        if self.config.getoption("otp_mock_url"):
-            return  # the workers read the option themselves
+        if self.config.getoption("otp_mock_url") or not getattr(node.gateway.spec, "popen", False):
+            return  # the workers read the option; a worker on another machine cannot reach our loopback
         if self.server is None:
             from mockserver.testing._shared import SharedServer
 
