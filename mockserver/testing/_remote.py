@@ -10,6 +10,7 @@ import datetime as dt
 import itertools
 import json
 import os
+import re
 import secrets
 import urllib.error
 import urllib.parse
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mockserver.control import ClockView
 from mockserver.errors import ControlError, MockError
+from mockserver.pipeline import TRANSPORT_FAULTS
 from mockserver.testing import _wire
 from mockserver.testing._harness import Call
 from mockserver.views import SentMessage, Step
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from mockserver.testing._served import ServedKey
 
 TIMEOUT = 10.0  # seconds for one control-plane call
+_FAULT_NOTE = re.compile(r"fault: ([a-z_]+)")  # how the journal notes a deliberate fault
 _keys = itertools.count(1)
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback never goes through a proxy
 
@@ -163,9 +166,16 @@ def clock_view(row: dict[str, Any]) -> ClockView:
 
 def call_of(row: dict[str, Any], base_url: str) -> Call:
     """A journal record as a Call: its bodies as the journal keeps them (cut at
-    journal_body_limit, secret fields masked); the delay and fault are not journalled."""
+    journal_body_limit, secret fields masked), its fault from the journal's note, and, as
+    in-process, no status after a transport fault; the delay is not journalled."""
     query = row.get("query") or ""
     url = base_url + row["path"] + (f"?{query}" if query else "")
-    return Call(row["method"], url, row["path"], query, row.get("operation"), row.get("dev_key"), row["status"],
-                (row.get("body") or "").encode(), (row.get("reply") or "").encode(),
-                headers=row.get("headers") or {}, at=stamp(row["at"]) or 0.0)
+    noted = _FAULT_NOTE.search(row.get("note") or "")
+    fault = noted.group(1) if noted else None
+    reply = (row.get("reply") or "").encode()
+    transport = fault in TRANSPORT_FAULTS
+    if transport:
+        reply = reply[: len(reply) // 2] if fault == "incomplete_body" else b""
+    return Call(row["method"], url, row["path"], query, row.get("operation"), row.get("dev_key"),
+                None if transport else row["status"], (row.get("body") or "").encode(), reply,
+                fault=fault, headers=row.get("headers") or {}, at=stamp(row["at"]) or 0.0)
