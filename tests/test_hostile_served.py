@@ -249,6 +249,24 @@ def test_what_waitress_answers_itself_is_in_the_envelope(one: Served, name: str)
     assert body["code"] == expected if isinstance(expected, int) else body["code"] in expected, body
 
 
+def test_a_client_that_sends_the_whole_refused_body_still_reads_the_answer(one: Served) -> None:
+    """A 2 MB body sent in full before reading: the server has refused it at 1 MiB, and reads
+    and drops the rest, so the client gets the 3001 instead of a reset (0 of 20 before)."""
+    body = b"x" * 2_000_000
+    head = (f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {AUTH['Authorization']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", one.port), timeout=10) as sock:
+            sock.sendall(head + body)
+            data = b""
+            for _ in range(1000):  # bounded: the server closes after the answer
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 400 ") and b'"code":3001' in data, data[:300]
+
+
 def test_options_and_a_double_slash_get_no_html_and_no_redirect(one: Served) -> None:
     reply = requests.options(f"{one.url}/v1/messages", timeout=5)
     assert reply.status_code == 200 and "POST" in reply.headers["Allow"] and "html" not in reply.headers.get(

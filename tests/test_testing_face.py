@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
+import functools
 import json
 import re
 import socket
@@ -24,8 +26,10 @@ from mockserver.testing import (
     Call,
     MessageNotFound,
     NetworkBlocked,
+    NotInProcess,
     OtpClock,
     OtpMocker,
+    RemoteMock,
     ServedKey,
     no_network,
     otp_mock,
@@ -54,8 +58,9 @@ def test_the_surface_is_versioned() -> None:
 
     assert API_VERSION == 1
     assert testing.__all__ == [
-        "API_VERSION", "DEFAULT_BASE_URL", "Call", "Helpers", "MessageNotFound", "NetworkBlocked", "OtpClock",
-        "OtpMocker", "SentMessage", "ServedKey", "ServedMock", "no_network", "otp_mock", "serve_in_thread",
+        "API_VERSION", "DEFAULT_BASE_URL", "Call", "Helpers", "MessageNotFound", "NetworkBlocked", "NotInProcess",
+        "OtpClock", "OtpMocker", "RemoteMock", "SentMessage", "ServedKey", "ServedMock", "no_network", "otp_mock",
+        "serve_in_thread",
     ]
     assert [f for f in Call.__dataclass_fields__] == [
         "method", "url", "path", "query", "operation", "dev_key", "status", "request_body", "reply_body",
@@ -295,6 +300,40 @@ def test_otp_mock_server_gives_each_test_its_own_key(otp_mock_server: ServedKey)
     assert otp_mock_server.calls[0].url == f"{otp_mock_server.base_url}/v1/messages"
 
 
+def test_a_key_over_http_sees_what_a_key_in_process_sees() -> None:
+    """The helpers of a key on a served mock of another process (RemoteMock: xdist's shared
+    server, --otp-mock-url) go through the control plane, and give what the in-process ones
+    give for the same requests; what needs the mock object says it is not here."""
+    def session(key: ServedKey) -> list[Any]:
+        with requests.Session() as http:
+            http.auth = key.auth
+            post = functools.partial(http.post, timeout=5)
+            sent = post(f"{key.base_url}/v1/messages", json=SEND).json()
+            seen: list[Any] = [key.latest_code(PHONE) == key.messages()[0].code, key.latest(PHONE).status]
+            key.advance_clock(minutes=6)
+            checked = post(f"{key.base_url}/v1/verifications", json={"message_id": sent["message_id"],
+                                                                     "verify_code": key.latest_code(PHONE)})
+            key.use_scenario("faults")
+            with pytest.raises(requests.ConnectionError):
+                post(f"{key.base_url}/v1/messages", json=SEND, headers={"X-Mock-Fault": "connection_reset"})
+            seen += [checked.json()["code"], round(key.now() - time.time()) // 60, len(key.messages())]
+            seen += [(c.operation, c.status, c.fault, c.code, c.dev_key == key.dev_key) for c in key.calls]
+            with pytest.raises(MessageNotFound, match="recipients so far: \\+6591234567"):
+                key.latest("+6500000000")
+            key.reset()
+            seen += [key.calls, key.messages(), round(key.now() - time.time())]
+            return seen
+
+    with serve_in_thread(seed=3) as served:
+        remote = RemoteMock(served.base_url).new_key()
+        over_http, in_process = session(remote), session(served.new_key())
+        assert over_http == in_process
+        for ask in (lambda: remote.mock, lambda: remote.fail_next(1000)):
+            with pytest.raises(NotInProcess, match="another process"):
+                ask()
+        assert not hasattr(remote, "mock") and served.messages() == []
+
+
 # -- parity: the same requests, the same answers, in-process and over HTTP -----------------------
 Step = tuple[str, str, dict[str, str], bytes]
 HEADERS = {"Content-Type": "application/json", "Authorization": "Basic " + base64.b64encode(b"team-a:pw").decode()}
@@ -433,7 +472,14 @@ def test_async_httpx_gets_the_same_answers(reference: list[Any]) -> None:
 
     for target in ("inprocess", "server"):
         with otp_mock(seed=9, target=target) as otp:
-            assert asyncio.run(tell(otp)) == reference, target
+            assert run_apart(tell(otp)) == reference, target
+
+
+def run_apart(coroutine: Any) -> Any:
+    """asyncio.run in a thread of its own: the session's Playwright browser (the `browser`
+    fixture) keeps an event loop running in the main thread, where asyncio.run refuses to."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout=120)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -91,57 +92,136 @@ def test_the_example_tests_pass_unchanged_over_real_http() -> None:
     assert "otp-mock: target=server, seed=4" in served.stdout
 
 
-def test_tests_never_see_each_other_under_xdist(tmp_path: Path) -> None:
-    """48 tests on 4 workers send to the same number, some with an outage or a moved clock of
-    their own: none gets a 3004 or sees another's message, call, clock or scenario."""
+SERVED_TESTS = """
+    import json, os, time, urllib.error, urllib.request
+    import pytest, requests
+    from mockserver.testing import NotInProcess
+
+    PHONE = {phone!r}
+    SEND = json.dumps({{"to": PHONE, "template": {{"id": "test-template-1"}}}}).encode()
+
+    def post(key):
+        request = urllib.request.Request(key.base_url + "/v1/messages", data=SEND, method="POST",
+            headers={{"Authorization": key.authorization, "Content-Type": "application/json"}})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return answer.status
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code
+
+    def record(key, **more):
+        with open(os.path.join({results!r}, key.dev_key), "w") as out:
+            json.dump({{"worker": os.environ.get("PYTEST_XDIST_WORKER"), "port": key.served.port,
+                       "key": key.dev_key, "pid": os.getpid(), **more}}, out)
+
+    @pytest.mark.parametrize("n", range(24))
+    def test_served(otp_mock_server, otp_no_network, n):
+        key = otp_mock_server
+        if n % 3 == 0:
+            key.use_scenario("outage")
+        if n % 4 == 0:
+            key.advance_clock(minutes=n)
+        assert post(key) == (500 if n % 3 == 0 else 200)  # a 3004 would be another test's code
+        assert [c.operation for c in key.calls] == ["send_otp"] and key.calls[0].dev_key == key.dev_key
+        assert len(key.messages()) == (0 if n % 3 == 0 else 1)
+        if n % 3:
+            assert key.latest(PHONE).dev_key == key.dev_key and len(key.latest_code(PHONE)) >= 4
+        offset = key.now() - time.time()
+        assert abs(offset - (60.0 * n if n % 4 == 0 else 0.0)) < 5
+        if {shared}:
+            with pytest.raises(NotInProcess, match="another process"):
+                key.mock
+            with pytest.raises(NotInProcess, match="Prefer: code=1000"):
+                key.fail_next(1000)
+        key.reset()
+        assert key.calls == [] and key.messages() == []
+        assert post(key) == 200 and len(key.calls) == 1  # reset ends the key's scenario too
+        record(key)
+
+    @pytest.mark.otp_mock(max_verify_attempts=2)
+    def test_with_settings_of_its_own(otp_mock_server):
+        assert otp_mock_server.mock.settings.max_verify_attempts == 2  # a served mock of this worker
+        record(otp_mock_server, own="settings")
+
+    @pytest.mark.otp_mock(in_process=True)
+    def test_in_a_served_mock_of_its_process(otp_mock_server):
+        otp_mock_server.fail_next(1000)  # the testing face of this process shapes the request
+        assert post(otp_mock_server) == 500 and otp_mock_server.mock.control.messages() == []
+        record(otp_mock_server, own="in_process")
+
+    @pytest.mark.parametrize("n", range(24))
+    def test_in_process(otp_mock, n):
+        answer = requests.post("https://otp.api.engagelab.cc/v1/messages", data=SEND, auth=("same", "key"),
+                               headers={{"Content-Type": "application/json"}}, timeout=5)
+        assert answer.status_code == 200 and len(otp_mock.messages()) == 1
+"""
+
+
+def served_project(tmp_path: Path, shared: bool) -> tuple[Path, Path]:
     results = tmp_path / "results"
-    results.mkdir()
-    folder = project(tmp_path / "project", f"""
-        import json, os, urllib.error, urllib.request
-        import pytest, requests
+    results.mkdir(parents=True)
+    tests = SERVED_TESTS.format(phone=PHONE, results=str(results), shared=shared)
+    return project(tmp_path / "project", tests), results
 
-        PHONE = {PHONE!r}
-        SEND = json.dumps({{"to": PHONE, "template": {{"id": "test-template-1"}}}}).encode()
 
-        def post(key):
-            request = urllib.request.Request(key.base_url + "/v1/messages", data=SEND, method="POST",
-                headers={{"Authorization": key.authorization, "Content-Type": "application/json"}})
-            try:
-                with urllib.request.urlopen(request, timeout=5) as answer:
-                    return answer.status
-            except urllib.error.HTTPError as error:
-                with error:
-                    return error.code
-
-        @pytest.mark.parametrize("n", range(24))
-        def test_served(otp_mock_server, n):
-            if n % 3 == 0:
-                otp_mock_server.use_scenario("outage")
-            if n % 4 == 0:
-                otp_mock_server.advance_clock(minutes=n)
-            assert post(otp_mock_server) == (500 if n % 3 == 0 else 200)
-            assert len(otp_mock_server.calls) == 1
-            assert len(otp_mock_server.messages()) == (0 if n % 3 == 0 else 1)
-            assert otp_mock_server.mock.control.clock(otp_mock_server.dev_key).offset_seconds == (
-                60.0 * n if n % 4 == 0 else 0.0)
-            record = {{"worker": os.environ.get("PYTEST_XDIST_WORKER"), "port": otp_mock_server.served.port,
-                       "key": otp_mock_server.dev_key}}
-            with open(os.path.join({str(results)!r}, otp_mock_server.dev_key), "w") as out:
-                json.dump(record, out)
-
-        @pytest.mark.parametrize("n", range(24))
-        def test_in_process(otp_mock, n):
-            answer = requests.post("https://otp.api.engagelab.cc/v1/messages", data=SEND, auth=("same", "key"),
-                                   headers={{"Content-Type": "application/json"}}, timeout=5)
-            assert answer.status_code == 200 and len(otp_mock.messages()) == 1
-    """)
-    run = pytest_run(folder, "-n", "4")
-    assert passed(run) == 48
+def records_of(results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The records of the 24 tests on the shared mock, and those of the two with a served mock
+    of their process (by why: "settings", "in_process")."""
     records = [json.loads(p.read_text()) for p in results.iterdir()]
+    own = {r["own"]: r for r in records if r.get("own")}
+    assert sorted(own) == ["in_process", "settings"]
+    return [r for r in records if not r.get("own")], own
+
+
+def test_tests_never_see_each_other_under_xdist(tmp_path: Path) -> None:
+    """50 tests on 4 workers, 24 of them on ONE served mock for the session, sending to the same
+    number, some with an outage or a moved clock of their own: none gets a 3004 or sees
+    another's message, call, clock or scenario. A test with settings of its own, and one marked
+    in_process=True, get a served mock of their worker."""
+    folder, results = served_project(tmp_path, shared=True)
+    run = pytest_run(folder, "-n", "4")
+    assert passed(run) == 50
+    records, own = records_of(results)
     workers = {r["worker"] for r in records}
     assert len(records) == 24 and len({r["key"] for r in records}) == 24 and len(workers) >= 2
-    for worker in workers:  # one session server per worker, shared by all its tests
-        assert len({r["port"] for r in records if r["worker"] == worker}) == 1
+    ports = {r["port"] for r in records}
+    assert len(ports) == 1  # one server for all 24
+    assert not ports & {r["port"] for r in own.values()}  # and one of their own for the other two
+
+
+def test_otp_mock_url_uses_a_mock_that_runs_already(tmp_path: Path) -> None:
+    """`--otp-mock-url` against `otp-mock serve --port 0` started apart: every served test,
+    with and without xdist, uses it; the test with settings of its own gets one of its process."""
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--host", "127.0.0.1", "--port", "0"],
+                                  stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        from mockserver.testing._shared import wait_for_url
+
+        url = wait_for_url(str(log), 30)
+        port = int(url.rsplit(":", 1)[1])
+        for index, extra in enumerate(([], ["-n", "2"])):
+            folder, results = served_project(tmp_path / f"run{index}", shared=True)
+            assert passed(pytest_run(folder, f"--otp-mock-url={url}", *extra)) == 50
+            records, own = records_of(results)
+            assert {r["port"] for r in records} == {port} and port not in {r["port"] for r in own.values()}
+        seen = requests.get(f"{url}/_mock/messages", params={"limit": 1000}, timeout=5).json()["messages"]
+        assert seen == []  # every test reset its key
+        assert server.poll() is None
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_the_plugin_loads_without_xdist(tmp_path: Path) -> None:
+    """`-p no:xdist`: no hook of xdist's is registered, and otp_mock_server serves in-process."""
+    folder, results = served_project(tmp_path, shared=False)
+    run = pytest_run(folder, "-p", "no:xdist", "-k", "not test_in_process")
+    assert passed(run) == 26
+    records, own = records_of(results)
+    assert len({r["port"] for r in records}) == 1 and {r["pid"] for r in records} == {own["settings"]["pid"]}
 
 
 def test_keys_used_at_once_on_one_served_mock_stay_apart() -> None:

@@ -19,7 +19,9 @@ fixtures `otp_mock`, `otp_mock_server`, `otp_clock` and `otp_no_network`, the ma
 `@pytest.mark.otp_mock(...)` and the options `--otp-mock-target` and `--otp-mock-seed`.
 
 Its errors are MockErrors (the kit's root exception): `MessageNotFound` (also a LookupError)
-when no message went to a recipient, `NetworkBlocked` (also a RuntimeError) under `no_network`.
+when no message went to a recipient, `NetworkBlocked` (also a RuntimeError) under `no_network`, `NotInProcess` (also an
+AttributeError) when a key served by another process (`RemoteMock`: the shared server under
+pytest-xdist, `--otp-mock-url`) is asked for its `mock` or `fail_next`.
 
 The helpers (`latest_code`, `latest`, `messages`, `calls`, `use_scenario`, `fail_next`,
 `advance_clock`, `now`, `set`, `reset`) and the fields of `Call` are a versioned surface:
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from mockserver.testing._helpers import Helpers, MessageNotFound, OtpClock
     from mockserver.testing._mocker import OtpMocker, otp_mock
     from mockserver.testing._network import NetworkBlocked, no_network
+    from mockserver.testing._remote import NotInProcess, RemoteMock
     from mockserver.testing._served import ServedKey, ServedMock, serve_in_thread
     from mockserver.testing._wire import DEFAULT_BASE_URL
     from mockserver.views import SentMessage
@@ -50,8 +53,10 @@ __all__ = [
     "Helpers",
     "MessageNotFound",
     "NetworkBlocked",
+    "NotInProcess",
     "OtpClock",
     "OtpMocker",
+    "RemoteMock",
     "SentMessage",
     "ServedKey",
     "ServedMock",
@@ -66,8 +71,10 @@ _LAZY = {
     "Helpers": "mockserver.testing._helpers",
     "MessageNotFound": "mockserver.testing._helpers",
     "NetworkBlocked": "mockserver.testing._network",
+    "NotInProcess": "mockserver.testing._remote",
     "OtpClock": "mockserver.testing._helpers",
     "OtpMocker": "mockserver.testing._mocker",
+    "RemoteMock": "mockserver.testing._remote",
     "SentMessage": "mockserver.views",
     "ServedKey": "mockserver.testing._served",
     "ServedMock": "mockserver.testing._served",

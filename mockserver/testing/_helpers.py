@@ -3,12 +3,31 @@ steers the mock through (API_VERSION 1: names and fields are only ever added to)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
+from mockserver.control import ClockView
 from mockserver.errors import ControlError, MockError
 from mockserver.mock import OtpMock
 from mockserver.testing._harness import Call, Harness
 from mockserver.views import SentMessage
+
+
+class Control(Protocol):
+    """What the helpers read and steer a mock through: its ControlPlane in this process, or
+    the control plane of a served mock over HTTP (`mockserver.testing._remote`)."""
+
+    def messages(self, to: str | None = None, template_id: str | None = None, dev_key: str | None = None,
+                 limit: int = 100) -> list[SentMessage]: ...
+
+    def latest(self, to: str | None, template_id: str | None = None, dev_key: str | None = None) -> SentMessage: ...
+
+    def set_scenario(self, name: str | None, dev_key: str | None = None) -> object: ...
+
+    def advance_clock(self, seconds: Any, dev_key: str | None = None) -> ClockView: ...
+
+    def now(self, dev_key: str | None = None) -> float: ...
+
+    def reset(self, dev_key: str | None = None) -> str: ...
 
 
 class MessageNotFound(MockError, LookupError):
@@ -25,6 +44,13 @@ class Helpers:
 
     def _harness(self) -> Harness:
         raise NotImplementedError
+
+    def _control(self) -> Control:
+        return self._harness().mock.control
+
+    def _forget(self) -> None:
+        """Drop the testing face's own records of the scope (calls, pending failures)."""
+        self._harness().forget(self._scope)
 
     def _key(self, dev_key: str | None) -> str | None:
         return dev_key if dev_key is not None else self._scope
@@ -43,13 +69,15 @@ class Helpers:
     def messages(self, to: str | None = None, *, template_id: str | None = None, dev_key: str | None = None,
                  limit: int = 100) -> list[SentMessage]:
         """The messages the mock "sent", newest first, with their codes."""
-        return self.mock.control.messages(to, template_id, self._key(dev_key), limit)
+        return self._control().messages(to, template_id, self._key(dev_key), limit)
 
     def latest(self, to: str, *, template_id: str | None = None, dev_key: str | None = None) -> SentMessage:
         """The newest message to a recipient; MessageNotFound if there is none."""
         try:
-            return self.mock.control.latest(to, template_id, self._key(dev_key))
-        except ControlError:
+            return self._control().latest(to, template_id, self._key(dev_key))
+        except ControlError as error:
+            if error.status != 404:
+                raise
             sent = sorted({m.to for m in self.messages(dev_key=dev_key, limit=1000)})
             scope = f" with dev_key {self._key(dev_key)!r}" if self._key(dev_key) else ""
             shown = ", ".join(sent) if sent else "none"
@@ -67,7 +95,7 @@ class Helpers:
     # steering -----------------------------------------------------------------------------
     def use_scenario(self, name: str | None, *, dev_key: str | None = None) -> None:
         """Make a scenario active (for everyone, or one dev_key); None goes back to realistic."""
-        self.mock.control.set_scenario(name, self._key(dev_key))
+        self._control().set_scenario(name, self._key(dev_key))
 
     def fail_next(self, code: int | str, *, operation: str | None = None, times: int = 1,
                   dev_key: str | None = None) -> None:
@@ -81,11 +109,11 @@ class Helpers:
     def advance_clock(self, seconds: float = 0.0, *, minutes: float = 0.0, dev_key: str | None = None) -> float:
         """Move the virtual clock forward (codes expire, deliveries land); returns the new
         virtual time (epoch seconds)."""
-        return self.mock.control.advance_clock(seconds + minutes * 60, self._key(dev_key)).now
+        return self._control().advance_clock(seconds + minutes * 60, self._key(dev_key)).now
 
     def now(self, dev_key: str | None = None) -> float:
         """The virtual time (epoch seconds)."""
-        return self.mock.control.now(self._key(dev_key))
+        return self._control().now(self._key(dev_key))
 
     def set(self, **settings: Any) -> None:
         """Change settings of the running mock (`set(max_verify_attempts=3)`); its state stays."""
@@ -94,9 +122,8 @@ class Helpers:
     def reset(self) -> None:
         """Forget every message, template change, clock move, scenario progress, call and
         pending `fail_next` (as `POST /_mock/reset`; the active scenario stays)."""
-        harness = self._harness()
-        harness.mock.control.reset(self._scope)
-        harness.forget(self._scope)
+        self._control().reset(self._scope)
+        self._forget()
 
 
 class OtpClock:

@@ -22,8 +22,9 @@ from mockserver.config import Settings
 from mockserver.otp.clock import Clock
 from mockserver.pipeline import ApiReply, ApiRequest
 from mockserver.testing import _wire
-from mockserver.testing._harness import Harness
-from mockserver.testing._helpers import Helpers
+from mockserver.testing._harness import Call, Harness
+from mockserver.testing._helpers import Control, Helpers
+from mockserver.testing._remote import NotInProcess, RemoteControl, RemoteMock
 from mockserver.web.server import waitress_server
 from mockserver.web.wsgi import MockWSGI
 
@@ -115,17 +116,54 @@ class ServedMock(Helpers):
 
 class ServedKey(Helpers):
     """One dev_key on a served mock: where a test's client points (`base_url`, `auth`) and
-    the helpers, scoped to that key (its messages, calls, clock and scenario only)."""
+    the helpers, scoped to that key (its messages, calls, clock and scenario only).
 
-    def __init__(self, served: ServedMock, dev_key: str, dev_secret: str) -> None:
+    On a served mock of another process (`RemoteMock`: the session's shared server under
+    pytest-xdist, or `--otp-mock-url`) the helpers go through its control plane with this
+    key's credentials; `mock` and `fail_next` then raise NotInProcess (the mock is not here),
+    and `calls` are the server's journal records of the key (bodies cut at
+    journal_body_limit, secret fields masked, no delay or fault)."""
+
+    def __init__(self, served: ServedMock | RemoteMock, dev_key: str, dev_secret: str) -> None:
         self.served = served
         self.dev_key = dev_key
         self.dev_secret = dev_secret
         self._scope = dev_key
         self._scenario = False
+        self._remote = RemoteControl(served.base_url, self.auth) if isinstance(served, RemoteMock) else None
+        self._after = 0  # the journal record after which `calls` of a remote key start (moved by reset)
 
     def _harness(self) -> Harness:
+        if isinstance(self.served, RemoteMock):
+            raise NotInProcess(f"{self!r} is served by another process (the session's shared server under "
+                               "pytest -n, or --otp-mock-url): its mock object is not in this one. Use the "
+                               "helpers, or mark the test @pytest.mark.otp_mock(in_process=True) for a served "
+                               "mock of this process")
         return self.served.harness
+
+    def _control(self) -> Control:
+        return self._remote if self._remote is not None else super()._control()
+
+    def _forget(self) -> None:
+        if self._remote is None:
+            super()._forget()
+        else:
+            self._after = self._remote.calls(self._after, self.base_url)[1]
+
+    @property
+    def calls(self) -> list[Call]:
+        """The requests this key's client sent and what it got, oldest first."""
+        if self._remote is None:
+            return super().calls
+        return self._remote.calls(self._after, self.base_url)[0]
+
+    def fail_next(self, code: int | str, *, operation: str | None = None, times: int = 1,
+                  dev_key: str | None = None) -> None:
+        if self._remote is not None:
+            raise NotInProcess(f"fail_next(): {self!r} is served by another process, which shapes no request "
+                               f"for this one; send 'Prefer: code={code}' with the request, or mark the test "
+                               "@pytest.mark.otp_mock(in_process=True) for a served mock of this process")
+        super().fail_next(code, operation=operation, times=times, dev_key=dev_key)
 
     def use_scenario(self, name: str | None, *, dev_key: str | None = None) -> None:
         super().use_scenario(name, dev_key=dev_key)

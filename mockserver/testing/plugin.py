@@ -2,7 +2,9 @@
 
 Fixtures: `otp_mock` (a fresh mock per test answering `requests` and httpx), `otp_mock_server`
 (a served mock per session on a free loopback port, each test in a dev_key of its own),
-`otp_clock` (the test's virtual clock, frozen with `otp_mock`) and `otp_no_network`. The
+`otp_clock` (the test's virtual clock, frozen with `otp_mock`) and `otp_no_network`. Under
+pytest-xdist the workers share one served mock: the controller starts `otp-mock serve` and
+hands its URL to them (`--otp-mock-url URL` uses one that runs already). The
 marker `@pytest.mark.otp_mock(scenario=..., seed=..., any setting...)` configures them (module,
 class and function marks merge, the nearest wins). `--otp-mock-target=server` reruns the same
 tests with `otp_mock` answering through a served mock over real HTTP; `--otp-mock-seed=N`
@@ -22,9 +24,12 @@ import pytest
 if TYPE_CHECKING:
     from mockserver.testing._helpers import Helpers, OtpClock
     from mockserver.testing._mocker import OtpMocker
+    from mockserver.testing._remote import RemoteMock
     from mockserver.testing._served import ServedKey, ServedMock
+    from mockserver.testing._shared import SharedServer
 
 MOCKER_OPTIONS = ("base_urls", "passthrough", "sleep_delays")  # marker keywords that are not settings
+SHARED_LOG = "otp_mock_shared_log"  # the workerinput that says where the shared server writes its URL
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,11 +39,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "mock over real HTTP (the same tests, unchanged)")
     group.addoption("--otp-mock-seed", type=int, default=None, metavar="N",
                     help="seed every OTP mock a test does not seed itself (replayable codes and draws)")
+    group.addoption("--otp-mock-url", default=None, metavar="URL",
+                    help="otp_mock_server uses the mock served at URL (a running `otp-mock serve`) instead of "
+                         "starting one; each test still gets a dev_key of its own there")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "otp_mock(scenario=None, seed=None, **settings): configure the otp_mock "
-                                       "and otp_mock_server fixtures (also base_urls, passthrough, sleep_delays)")
+                                       "and otp_mock_server fixtures (also base_urls, passthrough, sleep_delays, "
+                                       "in_process)")
+    controller = not hasattr(config, "workerinput")
+    xdist = config.pluginmanager.hasplugin("xdist") or config.pluginmanager.hasplugin("xdist.plugin")
+    if controller and xdist:  # its hook exists only with xdist: registered only then
+        config.pluginmanager.register(_SharedForWorkers(config), "otp_mock_shared")
+
+
+class _SharedForWorkers:
+    """In the xdist controller: one served mock for every worker, started as the first worker
+    is set up (unless --otp-mock-url names one) and stopped when the session ends."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.server: SharedServer | None = None
+
+    def pytest_configure_node(self, node: Any) -> None:
+        if self.config.getoption("otp_mock_url") or not getattr(node.gateway.spec, "popen", False):
+            return  # the workers read the option; a worker on another machine cannot reach our loopback
+        if self.server is None:
+            from mockserver.testing._shared import SharedServer
+
+            self.server = SharedServer(self.config.getoption("otp_mock_seed"))
+            self.config.add_cleanup(self.server.stop)
+        node.workerinput[SHARED_LOG] = str(self.server.log)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -66,6 +98,7 @@ def otp_mock(request: pytest.FixtureRequest) -> Iterator[OtpMocker]:
     from mockserver.testing._mocker import OtpMocker
 
     values = _marked(request)
+    values.pop("in_process", None)  # otp_mock is always in this process
     options = {name: values.pop(name) for name in MOCKER_OPTIONS if name in values}
     if "base_urls" in options:
         options["base_urls"] = tuple(options["base_urls"])
@@ -75,12 +108,21 @@ def otp_mock(request: pytest.FixtureRequest) -> Iterator[OtpMocker]:
 
 
 class _Servers:
-    """The session's served mocks, one per distinct set of settings (most sessions need one)."""
+    """The served mocks of this process's tests: the session's shared one (under xdist, or
+    --otp-mock-url) for tests with its settings, and one of this process per other set of
+    settings (a test's marker settings cannot change a server other tests use)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: pytest.Config) -> None:
+        seed = config.getoption("otp_mock_seed")
+        self.shared_settings: dict[str, Any] = {} if seed is None else {"seed": seed}
+        self.url: str | None = config.getoption("otp_mock_url")
+        self.log: str | None = getattr(config, "workerinput", {}).get(SHARED_LOG)
+        self.shared: RemoteMock | None = None
         self.served: dict[str, ServedMock] = {}
 
-    def get(self, settings: dict[str, Any]) -> ServedMock:
+    def get(self, settings: dict[str, Any], in_process: bool = False) -> ServedMock | RemoteMock:
+        if (self.url or self.log) and not in_process and settings == self.shared_settings:
+            return self._shared()
         from mockserver.testing._served import serve_in_thread
 
         key = repr(sorted(settings.items()))
@@ -89,14 +131,24 @@ class _Servers:
             self.served[key] = serve_in_thread(settings, sleep_delays=sleep)
         return self.served[key]
 
+    def _shared(self) -> RemoteMock:
+        if self.shared is None:
+            from mockserver.testing._remote import RemoteMock
+            from mockserver.testing._shared import wait_for_url
+
+            shared = RemoteMock(self.url or wait_for_url(str(self.log)))
+            shared.check()
+            self.shared = shared
+        return self.shared
+
     def close(self) -> None:
         for served in self.served.values():
             served.stop()
 
 
 @pytest.fixture(scope="session")
-def _otp_mock_servers() -> Iterator[_Servers]:
-    servers = _Servers()
+def _otp_mock_servers(pytestconfig: pytest.Config) -> Iterator[_Servers]:
+    servers = _Servers(pytestconfig)
     yield servers
     servers.close()
 
@@ -104,12 +156,16 @@ def _otp_mock_servers() -> Iterator[_Servers]:
 @pytest.fixture
 def otp_mock_server(request: pytest.FixtureRequest, _otp_mock_servers: _Servers) -> Iterator[ServedKey]:
     """The session's served mock, with a dev_key of this test's own: point the client at
-    `base_url` with `auth`; the helpers see this key only; its state is reset afterwards."""
+    `base_url` with `auth`; the helpers see this key only; its state is reset afterwards.
+    Under pytest-xdist (or with --otp-mock-url) that mock is one for every worker, in another
+    process: then `mock` and `fail_next` raise NotInProcess, unless the test is marked
+    `in_process=True` (or with settings of its own), which gives it a served mock of this process."""
     values = _marked(request)
     scenario = values.pop("scenario", None)
+    in_process = bool(values.pop("in_process", False))
     for name in ("base_urls", "passthrough"):
         values.pop(name, None)
-    key = _otp_mock_servers.get(values).new_key()
+    key = _otp_mock_servers.get(values, in_process).new_key()
     if scenario is not None:
         key.use_scenario(scenario)
     try:
