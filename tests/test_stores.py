@@ -91,6 +91,10 @@ def test_resend_window_and_batches(store: Store) -> None:
     assert blocked is not None and blocked.message_id == "1"
     assert store.get_message("t", "2") is None  # all or nothing
     assert store.insert_messages([(message(message_id="4"), "k")], 400.0) is None  # expired: allowed
+    failed = (Event("plan", 400.0), Event("target_invalid", 400.0, "", 0.0, 5011))
+    assert store.insert_messages([(message(message_id="5", lifecycle=failed, expires_at=900.0), "f")], 400.0) is None
+    assert store.insert_messages([(message(message_id="6"), "f")], 401.0) is None  # a failed delivery holds none
+    assert store.get_message("t", "5").lifecycle[-1].error_code == 5011  # kept through the codec
 
 
 def test_messages_round_trip_and_query(store: Store) -> None:

@@ -30,6 +30,7 @@ end
 # tenant, message_id, resend key ('' none), JSON, created_at, purge_at, due ('' none), record,
 # purge member; then a tenant and a record per record to append after them (`also`).
 SEND = APPEND + """
+local FAILED = {target_invalid = true, sent_failed = true, delivered_failed = true}
 local p, now, real, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 if ARGV[5] ~= '' and (redis.call('GET', p .. ':gen') or '0') ~= ARGV[5] then return {'stale'} end
 local owner, adding = ARGV[8], tonumber(ARGV[7])
@@ -50,7 +51,9 @@ for i = 0, n - 1 do
         local m = cjson.decode(raw)
         local verified = m.verified_at ~= nil and m.verified_at ~= cjson.null
         local expired = m.expires_at ~= nil and m.expires_at ~= cjson.null and now >= m.expires_at
-        if not verified and m.attempts < m.max_attempts and not expired then return {'block', raw} end
+        local last = m.lifecycle and m.lifecycle[#m.lifecycle]
+        local failed = last and FAILED[last[1]]  -- a delivery that failed for good holds nothing
+        if not verified and m.attempts < m.max_attempts and not expired and not failed then return {'block', raw} end
       end
     end
   end
