@@ -1,12 +1,14 @@
 """Contract suites: check the mock, a staging server or the real EngageLab OTP API against
 openapi.yaml with schemathesis, plus the OTP behaviour a schema cannot express.
 
-    >>> from contracts import RunOptions, run_contract
+    >>> from otp_mock_contracts import RunOptions, run_contract
     >>> run_contract(RunOptions()).exit_code      # the mock, in-process
     0
 
-The command is `otp-mock contract` (`contracts.cli:contract`); the suites also run as
-`pytest contracts/` with `--contract-*` options. Importing this package is cheap: schemathesis,
+The folder `contracts/` of the kit installs as the package `otp_mock_contracts` (a name of its
+own: `contracts` is PyContracts' on PyPI). The command is `otp-mock contract`
+(`otp_mock_contracts.cli:contract`); in a clone the suites also run as `pytest contracts/` with
+`--contract-*` options. Importing this package is cheap: schemathesis,
 pytest and requests (the `contract` extra) load only when a run starts.
 """
 
@@ -14,14 +16,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from contracts.options import OptionsError, RunOptions
+from otp_mock_contracts.options import OptionsError, RunOptions
 
 if TYPE_CHECKING:
-    from contracts.runner import RunResult, run_contract
-    from contracts.target import TargetError
+    from otp_mock_contracts.runner import RunResult, run_contract
+    from otp_mock_contracts.target import TargetError
 
 __all__ = ["OptionsError", "RunOptions", "RunResult", "TargetError", "run_contract"]
-_LAZY = {"RunResult": "contracts.runner", "run_contract": "contracts.runner", "TargetError": "contracts.target"}
+_LAZY = {"RunResult": "otp_mock_contracts.runner", "run_contract": "otp_mock_contracts.runner",
+         "TargetError": "otp_mock_contracts.target"}
 
 
 def __getattr__(name: str) -> Any:
@@ -29,4 +32,4 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'contracts' has no attribute {name!r}")
+    raise AttributeError(f"module 'otp_mock_contracts' has no attribute {name!r}")

@@ -1,6 +1,6 @@
-"""`python -m contracts` is `otp-mock contract`."""
+"""`python -m otp_mock_contracts` is `otp-mock contract`."""
 
-from contracts.cli import contract
+from otp_mock_contracts.cli import contract
 
 if __name__ == "__main__":  # pragma: no cover
     contract(prog_name="otp-mock contract")

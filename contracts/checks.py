@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from schemathesis import GenerationMode
 
-from contracts.safety import operation_id
+from otp_mock_contracts.safety import operation_id
 
 if TYPE_CHECKING:
     from schemathesis import Case, Response

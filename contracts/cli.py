@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from contracts.options import (
+from otp_mock_contracts.options import (
     DEFAULT_MAX_EXAMPLES,
     DEFAULT_MAX_SENDS,
     DEFAULT_REPORT_DIR,
@@ -26,6 +26,9 @@ from contracts.options import (
     OptionsError,
     RunOptions,
 )
+
+EXTRA_HINT = ("pip install 'otp-mock-kit[contract]' (from a package index), or pip install -e '.[contract]' "
+              "in a clone of the kit (make test installs it there)")
 
 
 @contextmanager
@@ -76,11 +79,11 @@ def contract(**flags: Any) -> None:
     try:  # the suites' dependencies are the `contract` extra; `otp-mock` itself works without them
         import hypothesis.configuration
 
-        from contracts.runner import run_contract
-        from contracts.target import TargetError
+        from otp_mock_contracts.runner import run_contract
+        from otp_mock_contracts.target import TargetError
     except ImportError as exc:
         raise click.ClickException(f"the contract suites need the 'contract' extra ({exc}); install it with "
-                                   "pip install 'otp-mock-kit[contract]'") from None
+                                   f"{EXTRA_HINT}") from None
     try:
         options = RunOptions(allow_send_to=tuple(flags.pop("allow_send_to")), **flags)
     except OptionsError as exc:
@@ -90,6 +93,12 @@ def contract(**flags: Any) -> None:
             result = run_contract(options)
         except (OptionsError, TargetError) as exc:
             raise click.ClickException(str(exc)) from None
+    if options.characterise:
+        from otp_mock_contracts.report import characterisation_lines
+
+        for line in characterisation_lines(result.results) or [
+                f"Characterisation measured nothing; {result.summary} says why (\"Skipped\")"]:
+            click.echo(line)
     verdict = "passed" if result.exit_code == 0 else "FAILED"
     click.echo(f"Contract run {options.run_id} {verdict}. Reports: {result.summary} and {result.junit}")
     sys.exit(result.exit_code)

@@ -1,3 +1,3 @@
 """`pytest contracts/` runs the suites with the contract plugin (options: `pytest --help`, "contract")."""
 
-pytest_plugins = ["contracts.plugin"]
+pytest_plugins = ["otp_mock_contracts.plugin"]

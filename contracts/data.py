@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from schemathesis import GenerationMode
 
-from contracts.safety import SEND_OPERATIONS, operation_id
+from otp_mock_contracts.safety import SEND_OPERATIONS, operation_id
 
 if TYPE_CHECKING:
     from schemathesis import Case

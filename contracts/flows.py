@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from contracts.client import Refused, Reply
-from contracts.data import BEHAVIOUR_PHONES
+from otp_mock_contracts.client import Refused, Reply
+from otp_mock_contracts.data import BEHAVIOUR_PHONES
 
 if TYPE_CHECKING:
-    from contracts.run import ContractRun
+    from otp_mock_contracts.run import ContractRun
 
 MOCK_TEMPLATE = "test-template-1"  # digits, length 6, TTL 5 minutes on every key of the mock
 

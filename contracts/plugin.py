@@ -15,13 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from contracts import runtime
-from contracts.flows import Flows
-from contracts.options import DEFAULT_MAX_EXAMPLES, DEFAULT_MAX_SENDS, DEFAULT_REPORT_DIR, OptionsError, RunOptions
-from contracts.report import SUMMARY_NAME, render_summary
-from contracts.results import Outcome
-from contracts.run import ContractRun
-from contracts.target import TargetError
+from otp_mock_contracts import runtime
+from otp_mock_contracts.flows import Flows
+from otp_mock_contracts.options import (
+    DEFAULT_MAX_EXAMPLES,
+    DEFAULT_MAX_SENDS,
+    DEFAULT_REPORT_DIR,
+    OptionsError,
+    RunOptions,
+)
+from otp_mock_contracts.report import SUMMARY_NAME, render_summary
+from otp_mock_contracts.results import Outcome
+from otp_mock_contracts.run import ContractRun
+from otp_mock_contracts.target import TargetError
 
 RUN_KEY = pytest.StashKey[ContractRun]()
 OWNED_KEY = pytest.StashKey[bool]()

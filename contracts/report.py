@@ -8,11 +8,11 @@ import re
 import textwrap
 from typing import TYPE_CHECKING
 
-from contracts.checks import BUILTIN_CHECKS, CUSTOM_CHECKS
+from otp_mock_contracts.checks import BUILTIN_CHECKS, CUSTOM_CHECKS
 
 if TYPE_CHECKING:
-    from contracts.results import Outcome
-    from contracts.run import ContractRun
+    from otp_mock_contracts.results import Outcome, Results
+    from otp_mock_contracts.run import ContractRun
 
 SUMMARY_NAME = "summary.md"
 JUNIT_NAME = "junit.xml"
@@ -123,6 +123,16 @@ def _characterisation(run: ContractRun) -> list[str]:
         if "settings" in measured:
             lines += ["", f"Set the mock to match: `otp-mock serve {measured['settings']}`"]
     return [*lines, ""] if rows or measured else []
+
+
+def characterisation_lines(results: Results) -> list[str]:
+    """What `--characterise` measured, for the console: each value, then the `--set` flags that
+    make the mock behave the same (the summary's "Characterisation" section, in short)."""
+    measured = results.measurements
+    lines = [f"Measured {name}: {value}" for name, value in sorted(measured.items()) if name != "settings"]
+    if measured.get("settings"):
+        lines.append(f"Set the mock to match: otp-mock serve {measured['settings']}")
+    return lines
 
 
 def _safety(run: ContractRun) -> list[str]:

@@ -7,8 +7,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.safety import Cleanup
-from contracts.stateful import StatefulLog
+from otp_mock_contracts.safety import Cleanup
+from otp_mock_contracts.stateful import StatefulLog
 
 
 @dataclass(frozen=True)

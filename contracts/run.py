@@ -19,14 +19,14 @@ import yaml
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from contracts.checks import checks_config, custom_checks, load_catalogue
-from contracts.client import Client
-from contracts.data import RealisticData
-from contracts.masking import Masker
-from contracts.options import RunOptions
-from contracts.results import Results
-from contracts.safety import SendGuard, delete_prefixed_templates, operation_id
-from contracts.target import Target, in_process, over_http, preflight
+from otp_mock_contracts.checks import checks_config, custom_checks, load_catalogue
+from otp_mock_contracts.client import Client
+from otp_mock_contracts.data import RealisticData
+from otp_mock_contracts.masking import Masker
+from otp_mock_contracts.options import RunOptions
+from otp_mock_contracts.results import Results
+from otp_mock_contracts.safety import SendGuard, delete_prefixed_templates, operation_id
+from otp_mock_contracts.target import Target, in_process, over_http, preflight
 
 if TYPE_CHECKING:
     from schemathesis import Case, Response

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from contracts import runtime
-from contracts.masking import Masker, MaskingStream
-from contracts.options import RunOptions
-from contracts.report import JUNIT_NAME, SUMMARY_NAME
-from contracts.results import Results
-from contracts.run import ContractRun
+from otp_mock_contracts import runtime
+from otp_mock_contracts.masking import Masker, MaskingStream
+from otp_mock_contracts.options import RunOptions
+from otp_mock_contracts.report import JUNIT_NAME, SUMMARY_NAME
+from otp_mock_contracts.results import Results
+from otp_mock_contracts.run import ContractRun
 
 PACKAGE = Path(__file__).resolve().parent
 SUITES = PACKAGE / "suites"
@@ -49,7 +49,7 @@ class RunResult:
 
 def pytest_args(options: RunOptions, extra: Sequence[str] = ()) -> list[str]:
     """The pytest command line of a run; no ini file of the caller's project applies."""
-    args = [str(SUITES), "-p", "contracts.plugin", "-p", "no:cacheprovider", "-c", os.devnull,
+    args = [str(SUITES), "-p", "otp_mock_contracts.plugin", "-p", "no:cacheprovider", "-c", os.devnull,
             "--rootdir", str(PACKAGE), f"--junitxml={options.report_dir / JUNIT_NAME}",
             "-o", "junit_family=xunit2", "-o", "junit_suite_name=otp-contract", "-q", "-rfEs",
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
@@ -93,6 +93,13 @@ def masked_output(masker: Masker) -> Iterator[None]:
 
 
 def _forget_suites() -> None:
-    """Suite modules bind the run at import: drop them so the next run imports them afresh."""
-    for name in [n for n in sys.modules if n.startswith("contracts.suites.")]:
+    """Suite modules bind the run at import: drop them so the next run imports them afresh.
+    pytest names them after their folders (`contracts.suites.test_stateless` in a clone,
+    `otp_mock_contracts.suites...` when installed), so they are found by their files."""
+    for name in [n for n, m in sys.modules.items() if ".suites." in n and _in_suites(m)]:
         del sys.modules[name]
+
+
+def _in_suites(module: Any) -> bool:
+    file = getattr(module, "__file__", None)
+    return isinstance(file, str) and Path(file).resolve().parent == SUITES

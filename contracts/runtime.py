@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from contracts.run import ContractRun
+    from otp_mock_contracts.run import ContractRun
 
 _preset: ContractRun | None = None
 _active: ContractRun | None = None
@@ -35,5 +35,5 @@ def current() -> ContractRun:
     """The active run, or an error that says how to start one."""
     if _active is None:
         raise RuntimeError("no contract run is active: run `otp-mock contract` or `pytest contracts/` "
-                           "(the suites need the contracts pytest plugin)")
+                           "(the suites need the pytest plugin otp_mock_contracts.plugin)")
     return _active

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import schemathesis
 
-from contracts import runtime
-from contracts.client import Client, Refused
+from otp_mock_contracts import runtime
+from otp_mock_contracts.client import Client, Refused
 
 if TYPE_CHECKING:
     from schemathesis import Case

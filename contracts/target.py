@@ -18,8 +18,8 @@ from typing import Any
 import requests
 import yaml
 
-from contracts.client import Client, HttpTransport, Transport, WsgiTransport
-from contracts.options import OptionsError, RunOptions
+from otp_mock_contracts.client import Client, HttpTransport, Transport, WsgiTransport
+from otp_mock_contracts.options import OptionsError, RunOptions
 
 # curl commands of an in-process run point where `otp-mock serve` listens by default.
 SERVE_DEFAULT_URL = "http://127.0.0.1:8090"

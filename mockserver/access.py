@@ -96,10 +96,18 @@ class ControlAccess:
             raise ControlError(403, f"Host {shown!r} is not one the mock answers to on its control plane; "
                                     f"start it with --allowed-host {host_name(shown)} if that name is yours")
 
-    def allowed_origin(self, origin: str) -> bool:
-        parts = urlsplit(origin.strip().lower())
-        return (parts.scheme in ("http", "https") and is_loopback(parts.hostname or "")) or \
-            origin.rstrip("/").lower() in self.origins
+    def allowed_origin(self, origin: str, host: str | None = None) -> bool:
+        """A loopback origin, one of `control_origins`, or the page's own (its host is the
+        request's Host, which check_host has allowed): the console served on a LAN address."""
+        try:
+            parts = urlsplit(origin.strip().lower())
+            hostname = parts.hostname or ""
+        except ValueError:
+            return False
+        if parts.scheme not in ("http", "https"):
+            return False
+        return is_loopback(hostname) or origin.rstrip("/").lower() in self.origins or \
+            (host is not None and parts.netloc == host.strip().lower())
 
     def decide(self, request: ApiRequest, operation: str) -> Access:
         """The caller's access to `operation`, or ControlError (400, 401 or 403) saying why not."""
@@ -121,7 +129,7 @@ class ControlAccess:
             raise ControlError(400, f"a change to the mock needs 'Content-Type: application/json' (even with an "
                                     f"empty body), got {got[:60] if got else 'none'!r}")
         origin = request.header("origin")
-        if origin is not None and not self.allowed_origin(origin):
+        if origin is not None and not self.allowed_origin(origin, request.header("host")):
             raise ControlError(403, f"Origin {origin[:80]!r} may not change the mock (loopback origins and "
                                     "control_origins may)")
 

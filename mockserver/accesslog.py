@@ -32,12 +32,14 @@ class AccessLog:
         self._lines.add(f"{self._stamp},{int(at % 1 * 1000):03d} INFO mockserver: {message}\n")
 
     def exchange(self, exchange: Exchange) -> None:
-        """The line of one served request: `POST /v1/messages -> 400 code=3004 key=team-a 1.2ms`."""
+        """The line of one served request: `POST /v1/messages -> 400 code=3004 key=team-a 1.2ms`,
+        and the mock's note on it if it has one (`note: X-Mock-Error: 2002 ignored: ...`)."""
         body = exchange.reply_body
         code = body.get("code") if isinstance(body, dict) and exchange.status != 200 else None
         where = shown(exchange.path + (f"?{mask_query(exchange.query)}" if exchange.query else ""), 200)
+        note = f" note: {shown(exchange.note, 400)}" if exchange.note else ""
         self(f"{shown(exchange.method, 16)} {where} -> {exchange.status}{f' code={code}' if code else ''} "
-             f"key={shown(exchange.tenant, 60)} {exchange.duration_ms:.1f}ms", exchange.at)
+             f"key={shown(exchange.tenant, 60)} {exchange.duration_ms:.1f}ms{note}", exchange.at)
 
     def flush(self) -> None:
         self._lines.flush()

@@ -52,7 +52,9 @@ def build_settings(settings_file: str | None, assignments: tuple[str, ...], **fl
     return Settings.load(settings_file, overrides=overrides)
 
 
-@click.group()
+@click.group(epilog="Each command has flags of its own: `otp-mock serve --help` lists the serving flags "
+                    "(--port, --seed, --scenario, --set NAME=VALUE ...), `otp-mock contract --help` the "
+                    "contract run's.")
 @click.version_option(package_name="otp-mock-kit")
 def main() -> None:
     """A contract-driven mock of the EngageLab OTP API."""
@@ -275,7 +277,7 @@ def scenarios(**options: Any) -> None:
 
 
 def _register_contract() -> None:
-    from contracts.cli import contract  # light: loads schemathesis only when the command runs
+    from otp_mock_contracts.cli import contract  # light: loads schemathesis only when the command runs
 
     main.add_command(contract)
 

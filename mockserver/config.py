@@ -30,6 +30,8 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()  # Host names the control plane answers to, beyond loopback and `host`
     control_token: str | None = None  # required by the control plane; made up at start when one is needed
     control_origins: tuple[str, ...] = ()  # browser origins that may change the mock, beyond loopback ones
+    cors_origins: tuple[str, ...] = ("*",)  # browser origins that may call the API: "*" any, "off" none
+    prices: tuple[str, ...] = ("sms=0.0060", "whatsapp=0.0040", "voice=0.0150", "email=0.0005")  # USD estimates
     port: int = 8090
     threads: int = 8
     worker_threads: int = 1  # per worker process with --workers: the SQLite mock is fastest with one
@@ -84,6 +86,11 @@ class Settings:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"setting {name}: expected a finite number of seconds >= 0, got {value}")
+        for origin in self.cors_origins:
+            if origin not in ("*", "off") and not origin.startswith(("http://", "https://")):
+                raise ConfigError(f"setting cors_origins: expected '*', 'off' or origins such as "
+                                  f"http://localhost:5173, got {origin!r}")
+        price_table(self.prices)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"setting port: expected 0..65535, got {self.port}")
 
@@ -191,3 +198,20 @@ def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
 def _suggest(name: str, known: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(name, list(known), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def price_table(entries: tuple[str, ...]) -> dict[str, float]:
+    """The `prices` setting ("channel=price" entries) as a mapping; ConfigError naming a bad one."""
+    table: dict[str, float] = {}
+    for entry in entries:
+        channel, _, price = entry.partition("=")
+        try:
+            value = float(price)
+        except ValueError:
+            value = math.nan
+        if channel.strip() not in ("sms", "whatsapp", "voice", "email") or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"setting prices: expected channel=price entries (sms, whatsapp, voice, email; a "
+                              f"price >= 0), got {entry!r}")
+        table[channel.strip()] = value
+    return table
+

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -52,6 +52,11 @@ class ErrorInfo:
     message: str
     retryable: bool
     operations: tuple[str, ...]
+    messages: Mapping[str, str] = field(default_factory=dict)  # operationId -> its own realistic message
+
+    def message_for(self, operation_id: str) -> str:
+        """The realistic message of this code for an operation: its own (`messages`), else `message`."""
+        return self.messages.get(operation_id, self.message)
 
 
 class FastValidator:
@@ -282,6 +287,10 @@ class Contract:
                     raise ContractError(
                         f"{self.source}: x-error-codes {info.code} names unknown operation {op_id!r}"
                     )
+            for op_id in info.messages:
+                if op_id not in info.operations:
+                    raise ContractError(f"{self.source}: x-error-codes {info.code} has a message for {op_id!r}, "
+                                        "which is not one of its operations")
 
 
 @functools.lru_cache(maxsize=16)
@@ -326,6 +335,7 @@ def _compile_catalogue(document: dict[str, Any], source: str) -> dict[int, Error
                 message=str(row["message"]),
                 retryable=bool(row.get("retryable", False)),
                 operations=tuple(row.get("operations", ())),
+                messages={str(k): str(v) for k, v in (row.get("messages") or {}).items()},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ContractError(f"{source}: x-error-codes {key!r} is incomplete: {exc!r}") from None

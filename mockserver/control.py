@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mockserver.contract import Contract
 from mockserver.errors import ApiError, ControlError
 from mockserver.events import TYPES, StreamEvent
+from mockserver.inbox import Inbox, InboxPage, InboxRow
 from mockserver.journal import PLANES, Entry, Journal
 from mockserver.otp.model import Template
 from mockserver.otp.service import OtpService
@@ -31,6 +32,7 @@ from mockserver.views import SentMessage, iso
 
 MAX_ADVANCE = 10 * 365 * 86400.0
 MAX_LIMIT = 10_000
+MAX_INBOX = 500
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,9 @@ class EventPage:
 
 class ControlPlane:
     def __init__(self, service: OtpService, scenarios: ScenarioEngine, journal: Journal, contract: Contract,
-                 max_scenario_keys: int = 1000) -> None:
+                 max_scenario_keys: int = 1000, prices: Mapping[str, float] | None = None) -> None:
         self.service = service
+        self._inbox = Inbox(service.store, service.now, prices or {})
         self.max_scenario_keys = max_scenario_keys
         self.store = service.store
         self.scenarios = scenarios
@@ -90,19 +93,27 @@ class ControlPlane:
 
     def messages(self, to: str | None = None, template_id: str | None = None, dev_key: str | None = None,
                  limit: int = 100) -> list[SentMessage]:
-        """Sent messages, newest first, with their codes."""
+        """Sent messages, newest first, with their codes. A recipient of a space and digits with
+        no message is read as the phone number it was: `?to=+6591234567` unencoded (a `+` in a
+        query string means a space) arrives as ' 6591234567'."""
         _check_limit(limit, MAX_LIMIT)
         found = self.store.find_messages(MessageQuery(dev_key, to, template_id, limit))
+        restored = _plus_lost(to)
+        if not found and restored is not None:
+            found = self.store.find_messages(MessageQuery(dev_key, restored, template_id, limit))
         return [SentMessage.of(m, self.now(m.tenant)) for m in found]
 
     def latest(self, to: str | None, template_id: str | None = None, dev_key: str | None = None) -> SentMessage:
-        """The newest message to a recipient."""
+        """The newest message to a recipient (' 6591234567' is read as '+6591234567' too)."""
         if to is None:
             raise ControlError(400, "query parameter 'to' is required: /_mock/messages/latest?to=%2B6591234567")
         found = self.messages(to, template_id, dev_key, limit=1)
         if not found:
             scope = f" for dev_key {dev_key!r}" if dev_key else ""
-            raise ControlError(404, f"no message to {to!r}{scope}")
+            restored = _plus_lost(to)
+            hint = "" if restored is None else (f" nor to {restored!r} (a '+' in a query string means a space: "
+                                                f"send it as %2B, ?to=%2B{to[1:]})")
+            raise ControlError(404, f"no message to {to!r}{hint}{scope}")
         return found[0]
 
     def message(self, message_id: str) -> SentMessage:
@@ -110,6 +121,44 @@ class ControlPlane:
         if found is None:
             raise ControlError(404, f"no message with message_id {message_id!r}")
         return SentMessage.of(found, self.now(found.tenant))
+
+    def inbox(self, after: int = 0, dev_key: str | None = None, limit: int = 50) -> InboxPage:
+        """The messages that changed after a cursor, newest first (the console's live list)."""
+        _check_limit(limit, MAX_INBOX)
+        if after < 0:
+            raise ControlError(400, f"after: expected a cursor >= 0 (the 'cursor' of the last page), got {after}")
+        return self._inbox.page(after, dev_key, limit)
+
+    def inbox_row(self, message: SentMessage) -> InboxRow:
+        found = self.store.get_message(message.dev_key, message.message_id)
+        if found is None:
+            raise ControlError(404, f"no message with message_id {message.message_id!r}")
+        return self._inbox.row(found)
+
+    def expire(self, message_id: str) -> SentMessage:
+        """End a message's code now (its timeout is recorded at once)."""
+        return self._change(message_id, self.service.expire_now)
+
+    def fail_delivery(self, message_id: str) -> SentMessage:
+        """Record that a message was not delivered (`delivered_failed`)."""
+        return self._change(message_id, self.service.fail_delivery)
+
+    def _change(self, message_id: str, change: Any) -> SentMessage:
+        tenant = self.message(message_id).dev_key
+        try:
+            changed = change(tenant, message_id)
+        except ApiError as error:
+            raise ControlError(409, error.message) from None
+        if changed is None:
+            raise ControlError(404, f"no message with message_id {message_id!r}")
+        return SentMessage.of(changed, self.now(tenant))
+
+    def message_requests(self, message: SentMessage, limit: int = 1000) -> list[Entry]:
+        """The journal's requests that named a message (its send's reply, its verifications),
+        newest first, among the last `limit` of its dev_key."""
+        needle = f'"{message.message_id}"'
+        return [e for e in self.journal.recent(limit, message.dev_key, "api")
+                if needle in (e.body or "") or needle in (e.reply or "")]
 
     # the virtual clock --------------------------------------------------------------------
     def clock(self, dev_key: str | None = None) -> ClockView:
@@ -209,6 +258,13 @@ class ControlPlane:
     def ack_events(self, consumer: str, ids: Sequence[int]) -> int:
         _check_consumer(consumer)
         return self.store.ack_events(consumer, list(ids))
+
+
+def _plus_lost(to: str | None) -> str | None:
+    """'+6591234567' if `to` is ' 6591234567', the phone number an unencoded '+' turned into."""
+    if to is not None and to.startswith(" ") and to[1:].isascii() and to[1:].isdigit():
+        return "+" + to[1:]
+    return None
 
 
 def check_review_status(status: Any) -> None:

@@ -100,6 +100,20 @@ def _message(http: ControlHttp, call: Call) -> Any:
     return message.as_json()
 
 
+def _own_message(http: ControlHttp, call: Call) -> str:
+    """The path's message_id, once it is known to be the caller's to see."""
+    _message(http, call)
+    return call.params["message_id"]
+
+
+def _inbox(http: ControlHttp, call: Call) -> Any:
+    raw = call.arg("after") or "0"
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise ControlError(400, f"after: expected a cursor >= 0 (the 'cursor' of the last page), got {raw!r}")
+    page = http.plane.inbox(int(raw), call.dev_key(), call.int_arg("limit", 50, 500))
+    return {"messages": [row.as_json() for row in page.rows], "cursor": page.cursor, "resync": page.resync}
+
+
 def _active(http: ControlHttp, call: Call) -> Any:
     return _visible(http.plane.active_scenarios(), call.access)
 
@@ -198,6 +212,9 @@ HANDLERS: dict[str, Handler] = {
     "review_template": _review,
     "list_scenarios": _listing,
     "get_scenario": _active,
+    "inbox": _inbox,
+    "expire_message": lambda http, call: http.plane.expire(_own_message(http, call)).as_json(),
+    "fail_delivery": lambda http, call: http.plane.fail_delivery(_own_message(http, call)).as_json(),
     "set_scenario": _set_scenario,
     "admin_openapi": lambda http, call: http.document,
     "contract": lambda http, call: http.plane.contract.document,

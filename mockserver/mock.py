@@ -15,6 +15,7 @@ the contract (cached), so a test can have a fresh mock each time.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import json
@@ -30,10 +31,11 @@ from urllib.parse import parse_qs
 from mockserver import yamlsafe
 from mockserver.access import ControlAccess, is_loopback
 from mockserver.auth import KeyRing
-from mockserver.config import Settings
+from mockserver.config import Settings, price_table
 from mockserver.contract import Contract
 from mockserver.control import ControlPlane
 from mockserver.control_http import ControlHttp
+from mockserver.cors import CorsPolicy
 from mockserver.errors import ConfigError, ControlError, MockError
 from mockserver.events import StreamEvent
 from mockserver.journal import Exchange, Journal
@@ -82,10 +84,11 @@ class OtpMock:
         self.pipeline = Pipeline(self.contract, self.keys, self.service, settings.validate_responses,
                                  settings.max_json_depth, interceptor or self.scenarios, settings.validate_requests)
         self.control = ControlPlane(self.service, self.scenarios, self.journal, self.contract,
-                                    settings.max_scenario_keys)
+                                    settings.max_scenario_keys, price_table(settings.prices))
         self.control_token = control_token(settings)
         self.access = ControlAccess(self.keys, settings.host, self.control_token, settings.allowed_hosts,
                                     settings.control_origins)
+        self.cors = CorsPolicy(settings.cors_origins, self.access.allowed_origin)
         self._control_http = ControlHttp(self.control, control_document(), settings.max_json_depth)
         self.router = Router.for_documents(self.contract, control_document())
         self._on_request = on_request
@@ -104,6 +107,15 @@ class OtpMock:
 
     def handle_request(self, request: ApiRequest) -> ApiReply:
         """`handle` for a request whose method is upper-case and header names lower-case."""
+        reply = self._answer(request)
+        origin = request.headers.get("origin")
+        if origin is not None and "Access-Control-Allow-Methods" not in reply.headers:  # preflights have theirs
+            cors = self.cors.headers(origin, plane_of(request.path))
+            if cors:
+                return dataclasses.replace(reply, headers={**reply.headers, **cors})
+        return reply
+
+    def _answer(self, request: ApiRequest) -> ApiReply:
         started, at = time.perf_counter(), time.time()
         if self._background:
             self._housekeeper.ensure()
@@ -144,7 +156,11 @@ class OtpMock:
         if request.method == "OPTIONS":
             allowed = self.router.allow(request.path)
             if allowed is not None:
-                return Served(ApiReply(200, None, {"Allow": ", ".join(allowed)}))
+                headers = {"Allow": ", ".join(allowed)}
+                if "access-control-request-method" in request.headers:  # a browser's preflight
+                    headers.update(self.cors.preflight(request.headers.get("origin"), plane_of(request.path),
+                                                       allowed))
+                return Served(ApiReply(200, None, headers))
         found = self.router.match(request.method, request.path)
         if not isinstance(found, Found):
             return Served(self._miss(request, found.status, found.allowed))

@@ -43,6 +43,7 @@ class ApiRequest:
 
 
 TRANSPORT_FAULTS = frozenset({"connection_reset", "empty_reply", "incomplete_body", "hang"})
+NOTE_HEADER = "X-Mock-Note"  # what the mock tells a client about its request (the journal's `note` too)
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,12 @@ class Context:
 
 @dataclass(frozen=True)
 class PassThrough:
-    """An interceptor's answer that lets the realistic behaviour run, shaped by `effects`, and
-    its reply wait `delay` seconds."""
+    """An interceptor's answer that lets the realistic behaviour run, shaped by `effects`, its
+    reply wait `delay` seconds and carry `note` (the X-Mock-Note header)."""
 
     effects: SendEffects = REALISTIC
     delay: float = 0.0
+    note: str | None = None
 
 
 class Interceptor(Protocol):
@@ -241,7 +243,7 @@ class Pipeline:
 
     def _finisher(self, context: Context, passing: PassThrough, recorder: Recorder) -> Finisher:
         def finish(result: Result, virtual_now: float) -> tuple[Served, StreamEvent]:
-            reply = self._reply(result, passing.delay)
+            reply = self._reply(result, passing)
             served = self._served(context.operation, context.tenant, self.interceptor.after(context, reply))
             served = replace(served, journalled=True, virtual_at=virtual_now)
             return served, recorder.record(served, virtual_now)
@@ -254,17 +256,19 @@ class Pipeline:
             body = handler(self.service, context.tenant, context.body, context.request.path_params,
                            passing.effects, commit)
         except ApiError as error:
-            return self._reply(error, passing.delay)
-        return self._reply(body, passing.delay)
+            return self._reply(error, passing)
+        return self._reply(body, passing)
 
-    def _reply(self, result: Any, delay: float) -> ApiReply:
+    def _reply(self, result: Any, passing: PassThrough) -> ApiReply:
+        headers = {NOTE_HEADER: passing.note} if passing.note else {}
         if isinstance(result, ApiError):
             error = self.error_reply(result)
-            return ApiReply(error.status, error.body, delay=delay)
-        return ApiReply(200, result, delay=delay)
+            return ApiReply(error.status, error.body, headers, delay=passing.delay)
+        return ApiReply(200, result, headers, delay=passing.delay)
 
     def _served(self, op: Operation, tenant: str | None, reply: ApiReply) -> Served:
-        note = f"fault: {reply.fault} (deliberately outside the contract)" if reply.fault else None
+        fault = f"fault: {reply.fault} (deliberately outside the contract)" if reply.fault else None
+        note = "; ".join(n for n in (reply.headers.get(NOTE_HEADER), fault) if n) or None
         return Served(reply, tenant, op.operation_id, self._check_reply(op, reply), note)
 
     def _body(self, op: Operation, request: ApiRequest) -> Any:

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from conftest import PHONE, Client, basic
+from conftest import PHONE, ROOT, Client, basic
 
 SMS_TEMPLATE: dict[str, Any] = {
     "template_id": "login-sms",
@@ -252,3 +253,25 @@ def test_wrong_method_is_405_with_allow(client: Client) -> None:
     reply = client.get("/v1/messages")
     assert reply.status_code == 405 and "POST" in reply.headers["Allow"]
     assert reply.get_json()["code"] == 405
+
+
+def test_the_status_as_code_of_404_and_405_is_documented_as_the_mocks_choice(client: Client) -> None:
+    assert [client.get(path).get_json()["code"] for path in ("/v1/templates", "/v1/messages")] == [404, 405]
+    conventions = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))["info"]["description"]
+    assert "puts the HTTP status in `code`" in conventions and "neither is an EngageLab code" in conventions
+    assert "the HTTP status as `code`" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_template_id_beyond_ascii_is_measured_in_characters(client: Client) -> None:
+    """WSGI hands the path over latin-1 decoded; the id is re-read as the UTF-8 it was sent as."""
+    from urllib.parse import quote
+
+    wide = "\U0001D57F" * 40  # 40 characters, 160 bytes in UTF-8
+    created = client.post("/v1/template-configs", json={**SMS_TEMPLATE, "template_id": wide})
+    assert created.get_json() == {"code": 0, "message": "success"}
+    detail = client.get(f"/v1/template-configs/{quote(wide)}")
+    assert detail.status_code == 200 and detail.get_json()["template_id"] == wide
+    deleted = client.delete(f"/v1/template-configs/{quote(wide)}")
+    assert deleted.get_json() == {"code": 0, "message": "success"}
+    too_long = client.delete(f"/v1/template-configs/{quote(wide * 4)}")
+    assert_error(too_long, 400, 3002, "templateId: length 160 is over the maximum of 128")

@@ -13,7 +13,8 @@ import mockserver
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "mockserver"
-EDGE = ("mockserver.app", "mockserver.cli", "mockserver.__main__", "mockserver.web")  # may load Flask
+EDGE = ("mockserver.app", "mockserver.cli", "mockserver.__main__", "mockserver.web",  # may load Flask
+        "mockserver.testing")  # the testing face serves through the web layer (tests/test_testing_plugin.py)
 
 
 def run_python(code: str) -> str:

@@ -18,9 +18,9 @@ from urllib.parse import urlencode
 import pytest
 import requests
 from flask import Flask
-from waitress.server import create_server
 
 from conftest import ResponseValidator, basic
+from mockserver.testing import serve_in_thread
 
 THREADS = 32
 TIMEOUT = 20.0  # seconds; bounds every wait so that a deadlock fails instead of hanging
@@ -202,24 +202,19 @@ def test_same_recipient_sent_once(app: Flask, validator: ResponseValidator, roun
 # (b) over real HTTP --------------------------------------------------------------------------
 @pytest.fixture
 def served(app: Flask) -> Iterator[str]:
-    """The app behind waitress on 127.0.0.1 (16 worker threads), stopped after the test."""
-    server = create_server(app, host="127.0.0.1", port=0, threads=16)
-    loop = threading.Thread(target=server.run, name="waitress", daemon=True)
-    loop.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.close()  # the loop ends once every client connection has closed too
-        server.task_dispatcher.shutdown(timeout=5)
-        loop.join(5)
-    assert not loop.is_alive(), "waitress did not stop: a client connection is still open"
+    """A mock with the app's settings and clock served by waitress on 127.0.0.1 (16 request
+    threads), in a thread of this process, stopped after the test. (It closed the server from
+    this thread while waitress's loop polled its sockets, which sometimes killed the loop with
+    EBADF and left its connections for the garbage collector; serve_in_thread stops in turn.)"""
+    with serve_in_thread(app.mock.settings.replace(threads=16), clock=app.mock.service.clock) as mock:
+        yield mock.base_url
 
 
 class HttpApi:
     """One `requests` session; responses are validated, reduced to a Call and closed.
 
-    A live `requests.Response` keeps its socket open, and an open connection keeps waitress's
-    loop from ending, so no Response outlives the call that made it.
+    A live `requests.Response` keeps its socket open (until the garbage collector warns about
+    it), so no Response outlives the call that made it.
     """
 
     def __init__(self, base: str, validator: ResponseValidator) -> None:

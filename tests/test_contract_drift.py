@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from contracts import RunOptions, RunResult, run_contract
 from mockserver.pipeline import ApiReply, Context
+from otp_mock_contracts import RunOptions, RunResult, run_contract
 
 SECRET = "Drift-s3cret-4b1e"
 BROKEN = {"validate_responses": "off"}  # the mock's own guard would refuse to send these replies

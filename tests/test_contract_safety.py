@@ -14,11 +14,11 @@ import pytest
 import yaml
 from werkzeug.serving import make_server
 
-from contracts import RunOptions, run_contract
-from contracts.safety import SEND_OPERATIONS, SendGuard
 from mockserver import create_app
 from mockserver.pipeline import ApiReply, Context
 from mockserver.store.base import MessageQuery
+from otp_mock_contracts import RunOptions, run_contract
+from otp_mock_contracts.safety import SEND_OPERATIONS, SendGuard
 
 KEY, SECRET = "staging", "Staging-s3cret-51c0"
 ALLOWED = "+447700900123"

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from contracts import RunOptions, run_contract
-from contracts.checks import BUILTIN_CHECKS, CUSTOM_CHECKS
-from contracts.cli import contract
+from otp_mock_contracts import RunOptions, run_contract
+from otp_mock_contracts.checks import BUILTIN_CHECKS, CUSTOM_CHECKS
+from otp_mock_contracts.cli import contract
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "Ci-s3cret-9d27f1"
@@ -169,7 +169,23 @@ def test_an_unreachable_target_fails_with_a_hint(tmp_path: Path) -> None:
 
 def test_importing_the_command_is_cheap() -> None:
     """`otp-mock` registers the command at start-up; that must not load the suites' dependencies."""
-    probe = ("import sys, contracts.cli; heavy = {'schemathesis', 'pytest', 'requests', 'hypothesis'}; "
+    probe = ("import sys, otp_mock_contracts.cli; heavy = {'schemathesis', 'pytest', 'requests', 'hypothesis'}; "
              "print(sorted(heavy & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_characterise_prints_what_it_measured_and_the_flags_on_the_console(tmp_path: Path) -> None:
+    result = CliRunner().invoke(contract, ["--characterise", "-k", "characterise", "--report-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output[-3000:]
+    tail = result.output.splitlines()[-5:]  # after pytest's own output, before the verdict
+    assert tail[:4] == ["Measured max_verify_attempts: 5", "Measured resend_guard.send_custom_code: False",
+                        "Measured resend_guard.send_custom_message: False",
+                        "Set the mock to match: otp-mock serve --set max_verify_attempts=5 --set resend_guard=send_otp"]
+    assert tail[4].startswith("Contract run ") and " passed. Reports: " in tail[4]
+
+
+def test_characterise_that_measured_nothing_says_where_the_reasons_are(tmp_path: Path) -> None:
+    result = CliRunner().invoke(contract, ["--characterise", "-k", "resend_guard and nothing_matches",
+                                           "--report-dir", str(tmp_path)])
+    assert f"Characterisation measured nothing; {tmp_path / 'summary.md'} says why" in result.output, result.output

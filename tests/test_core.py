@@ -45,6 +45,8 @@ def spec() -> dict[str, Any]:
     (lambda d: d.pop("x-error-codes"), "missing the error catalogue"),
     (lambda d: d["x-error-codes"]["3004"].pop("status"), "x-error-codes '3004' is incomplete"),
     (lambda d: d["x-error-codes"]["3004"]["operations"].append("sendOtp"), "unknown operation 'sendOtp'"),
+    (lambda d: d["x-error-codes"]["3004"].update(messages={"verify_otp": "x"}),
+     "x-error-codes 3004 has a message for 'verify_otp', which is not one of its operations"),
     (lambda d: d["components"]["schemas"].pop("Recipient"), "does not compile"),
 ])
 def test_a_broken_contract_fails_at_start_up(tmp_path: Path, break_it: Any, message_part: str) -> None:

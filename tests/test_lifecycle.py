@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import PHONE, Client
+from mockserver.otp.styles import STYLES
 from test_api import SMS_TEMPLATE, assert_error
 
 TTL = 5 * 60  # test-template-1's verify_code_ttl, in seconds
@@ -155,17 +156,34 @@ def test_full_reset_restores_the_starting_templates(client: Client) -> None:
 
 @pytest.mark.parametrize(("template", "language", "params", "expected"), [
     ("sms-default", "default", {},
-     "EngageLab Your verification code is {code}. Do not share this code with anyone. It expires in 5 minutes."),
+     "[EngageLab] Your verification code is {code}. Do not share this code with anyone. It expires in 5 minutes."),
     ("sms-default", "es", {},
-     "EngageLab Su código de verificación es {code}. No comparta este código con nadie. Caduca en 5 minutos."),
+     "[EngageLab] Su código de verificación es {code}. No comparta este código con nadie. Caduca en 5 minutos."),
     ("test-template-1", "default", {},
-     "EngageLab Your verification code is {code}. Do not share this code with anyone. It expires in 5 minutes."),
+     "[EngageLab] Your verification code is {code}. Do not share this code with anyone. It expires in 5 minutes."),
 ])
 def test_rendered_text_of_default_styles(client: Client, template: str, language: str,
                                           params: dict[str, str], expected: str) -> None:
     message_id, code = sent(client, template=template, language=language, params=params)
     text = client.get(f"/_mock/messages/{message_id}", key=None).get_json()["text"]
     assert text == expected.format(code=code)
+
+
+@pytest.mark.parametrize("language", sorted(STYLES))
+def test_built_in_styles_bracket_the_brand_first_like_the_custom_contents(language: str) -> None:
+    main = STYLES[language][0]
+    assert main.startswith("【{{brand_name}}】" if language in ("zh_CN", "zh_HK", "ja") else "[{{brand_name}}] "), main
+
+
+def test_both_channels_of_test_template_1_start_alike(client: Client) -> None:
+    """WhatsApp renders the built-in style, SMS (after a fallback) the template's custom content."""
+    texts = []
+    for to, headers in ((PHONE, {}), ("+447700900777", {"X-Mock-Scenario": "channel-fallback"})):
+        reply = client.post("/v1/messages", json={"to": to, "template": {"id": "test-template-1"}}, headers=headers)
+        message = client.get(f"/_mock/messages/{reply.get_json()['message_id']}", key=None).get_json()
+        texts.append((message["channel"], message["text"].replace(message["code"], "{code}")))
+    assert [channel for channel, _ in texts] == ["whatsapp", "sms"]
+    assert all(text.startswith("[EngageLab] Your verification code is {code}.") for _, text in texts), texts
 
 
 def test_missing_params_stay_literal_and_given_ones_are_filled(client: Client) -> None:
@@ -229,6 +247,24 @@ def test_latest_needs_a_recipient_and_says_when_none(client: Client) -> None:
     assert client.get("/_mock/messages/latest", key=None).status_code == 400
     reply = client.get("/_mock/messages/latest?to=%2B10000000000", key=None)
     assert reply.status_code == 404 and "no message" in reply.get_json()["message"]
+
+
+@pytest.mark.parametrize("query", ["to=%2B6591234567", "to=+6591234567", "to=%206591234567"])
+def test_latest_reads_an_unencoded_plus_as_the_plus_it_was(client: Client, query: str) -> None:
+    message_id, code = sent(client)
+    latest = client.get(f"/_mock/messages/latest?{query}", key=None).get_json()
+    assert (latest["message_id"], latest["code"], latest["to"]) == (message_id, code, PHONE)
+    listed = client.get(f"/_mock/messages?{query}", key=None).get_json()["messages"]
+    assert [m["message_id"] for m in listed] == [message_id]
+
+
+def test_latest_without_a_message_says_how_to_send_a_plus(client: Client) -> None:
+    reply = client.get("/_mock/messages/latest?to=+10000000000", key=None)
+    assert reply.status_code == 404
+    assert reply.get_json()["message"] == ("no message to ' 10000000000' nor to '+10000000000' (a '+' in a query "
+                                           "string means a space: send it as %2B, ?to=%2B10000000000)")
+    encoded = client.get("/_mock/messages/latest?to=%2B10000000000", key=None).get_json()["message"]
+    assert encoded == "no message to '+10000000000'"
 
 
 @pytest.mark.parametrize("body", [{"advance_seconds": -5}, {"advance_seconds": "5"}, {"advance_seconds": True}, {}])

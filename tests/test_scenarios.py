@@ -296,6 +296,102 @@ def test_magic_email_recipient(client: Client) -> None:
     assert_error(client.post("/v1/messages", json=body), 400, 5019, "unsubscribed")
 
 
+# -- X-Mock-Error without a scenario that reads it --------------------------------------------
+
+def last_note(client: Client) -> Any:
+    return client.get("/_mock/requests?limit=1", key=None).get_json()["requests"][0]["note"]
+
+
+NO_SCENARIO = ("X-Mock-Error: 2002 ignored: no scenario is active; it needs the errors scenario (add "
+               'X-Mock-Scenario: errors, or PUT /_mock/scenario {"name": "errors"}); Prefer: code=2002 works '
+               "without one")
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", "/v1/messages", SEND),  # journalled with the send's own write
+    ("GET", "/v1/template-configs", None),  # journalled after the reply
+])
+def test_an_ignored_error_header_is_noted_in_the_reply_and_the_journal(client: Client, method: str, path: str,
+                                                                        body: Any) -> None:
+    reply = client.call(method, path, json=body, headers={"X-Mock-Error": "2002"})
+    assert reply.status_code == 200  # realistic, as before
+    assert reply.headers["X-Mock-Note"] == NO_SCENARIO
+    assert last_note(client) == NO_SCENARIO
+
+
+def test_an_error_header_the_scenario_reads_is_not_noted(client: Client) -> None:
+    client.call("PUT", "/_mock/scenario", json={"name": "errors", "dev_key": "team-a"}, key=None)
+    reply = send(client, **{"X-Mock-Error": "2002"})
+    assert_error(reply, 401, 2002, "expired or disabled")
+    assert "X-Mock-Note" not in reply.headers and last_note(client) is None
+    assert "X-Mock-Note" not in send(client).headers  # no header, no note
+
+
+@pytest.mark.parametrize(("headers", "status", "note"), [
+    ({"X-Mock-Scenario": "outage"}, 500,
+     "X-Mock-Error: 2002 ignored: scenario 'outage' does not read it; it needs the errors scenario"),
+    ({"X-Mock-Scenario": "errors", "X-Mock-Error": "3004"}, 400,
+     "X-Mock-Error: 3004 ignored: no rule of scenario 'errors' answers it for verify_otp; the documented errors "
+     "of verify_otp are 1000, 2001, 2002, 2004, 3001, 3002, 3003, 4001"),
+    ({"Prefer": "code=4001"}, 400, "X-Mock-Error: 2002 ignored: Prefer: code=4001 chose the reply"),
+])
+def test_the_note_says_why_the_error_header_was_ignored(client: Client, headers: dict[str, str], status: int,
+                                                        note: str) -> None:
+    reply = client.post("/v1/verifications", json={"message_id": "1", "verify_code": "1"},
+                        headers={"X-Mock-Error": "2002", **headers})
+    assert reply.status_code == status
+    assert reply.headers["X-Mock-Note"].startswith(note), reply.headers["X-Mock-Note"]
+    assert last_note(client) == reply.headers["X-Mock-Note"]
+
+
+def test_the_note_carries_only_printable_ascii_of_the_header() -> None:
+    from mockserver.scenarios.notes import shown
+
+    assert shown("2002 \u00e9\x7f" + "9" * 40) == "2002 " + "9" * 17  # the first 24 characters, filtered
+
+
+# -- texts that fit their situation -----------------------------------------------------------
+
+SEND_3003 = "template or recipient not valid for this send"
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/messages", {"to": "+12025550103", "template": {"id": "test-template-1"}}),
+    ("/v1/codes", {"to": "+12025550103", "template": {"id": "sms-default"}, "code": "123456"}),
+    ("/v1/custom-messages", {"to": "fail-3003@example.com", "template": {"id": "email-default"},
+                             "params": {"code": "123456"}}),
+])
+def test_a_send_refused_with_3003_says_why_a_send_is_refused(client: Client, path: str, body: Any) -> None:
+    reply = client.post(path, json=body)
+    assert_error(reply, 400, 3003, SEND_3003)
+    assert "verify code" not in reply.get_json()["message"]
+
+
+@pytest.mark.parametrize(("path", "body", "message"), [
+    ("/v1/messages", SEND, SEND_3003),
+    ("/v1/verifications", {"message_id": "1", "verify_code": "1"}, "verify code expired"),
+    ("/v1/template-configs", None, "not contains any channel config"),
+])
+def test_a_forced_3003_has_the_text_of_its_operation(client: Client, path: str, body: Any, message: str) -> None:
+    body = body or client.get("/v1/template-configs/sms-default").get_json()
+    body = {**body, "template_id": "forced"} if path.startswith("/v1/template") else body
+    reply = client.post(path, json=body, headers={"X-Mock-Scenario": "errors", "X-Mock-Error": "3003"})
+    assert_error(reply, 400, 3003, message)
+
+
+def test_rate_limited_never_claims_an_earlier_code_for_a_new_recipient(client: Client) -> None:
+    header = {"X-Mock-Scenario": "rate-limited"}
+    assert send(client, to="+447700900601", **header).status_code == 200
+    refused = send(client, to="+447700900602", **header)  # never sent to before
+    assert_error(refused, 400, 3004, "frequency limit: too many sends in a short time")
+    assert "still valid" not in refused.get_json()["message"]
+
+
+def test_the_realistic_3004_still_names_the_code_that_blocks(client: Client) -> None:
+    assert send(client).status_code == 200
+    assert_error(send(client), 400, 3004, "is still valid")
+
+
 # -- regressions found in review ---------------------------------------------------------------
 
 def test_magic_values_work_inside_a_pass_scenario(client: Client) -> None:

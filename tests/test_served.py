@@ -123,3 +123,31 @@ def test_unknown_setting_suggests_the_nearest_name() -> None:
     result = subprocess.run([sys.executable, "-m", "mockserver", "check", "--set", "max_verify_attempt=3"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "did you mean 'max_verify_attempts'?" in result.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["--workers", "2"]], ids=["one-process", "two-workers"])
+def test_every_request_has_a_line_in_the_serve_log(args: list[str]) -> None:
+    """Preflights, 404s and control-plane calls too, as the README promises (log_requests)."""
+    process, url = start(*args)
+    try:
+        preflight = requests.options(f"{url}/v1/messages", timeout=5, headers={
+            "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"})
+        assert preflight.status_code == 200 and "POST" in preflight.headers["Allow"]
+        assert requests.get(f"{url}/v1/nowhere", timeout=5).status_code == 404
+        assert requests.delete(f"{url}/v1/messages", timeout=5).status_code == 405
+        assert requests.get(f"{url}/_mock/health", timeout=5).status_code == 200
+        assert requests.post(f"{url}/_mock/clock", json={"advance_seconds": 1}, timeout=5).status_code == 200
+        noted = requests.post(f"{url}/v1/messages", json=SEND, auth=AUTH, timeout=5, headers={"X-Mock-Error": "2002"})
+        assert noted.status_code == 200 and noted.headers["X-Mock-Note"].startswith("X-Mock-Error: 2002 ignored")
+        unencoded = requests.get(f"{url}/_mock/messages/latest?to=+6591234567", timeout=5)  # as a browser writes it
+        assert unencoded.status_code == 200 and unencoded.json()["message_id"] == noted.json()["message_id"]
+    finally:
+        code, _, err = stop(process)
+    assert code == 0, err
+    lines = [line.split(" INFO mockserver: ", 1)[1] for line in err.splitlines() if " INFO mockserver: " in line]
+    for pattern in (r"OPTIONS /v1/messages -> 200 ", r"GET /v1/nowhere -> 404 code=404 ",
+                    r"DELETE /v1/messages -> 405 code=405 ", r"GET /_mock/health -> 200 ",
+                    r"POST /_mock/clock -> 200 ",
+                    r"POST /v1/messages -> 200 key=team-a [\d.]+ms note: X-Mock-Error: 2002 ignored: no scenario",
+                    r"GET /_mock/messages/latest\?to=\+6591234567 -> 200 "):
+        assert any(re.match(pattern, line) for line in lines), f"{pattern!r} not in the log:\n" + "\n".join(lines)

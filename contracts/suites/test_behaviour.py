@@ -11,8 +11,8 @@ import base64
 
 import pytest
 
-from contracts.flows import Flows
-from contracts.run import ContractRun
+from otp_mock_contracts.flows import Flows
+from otp_mock_contracts.run import ContractRun
 
 UNKNOWN_MESSAGE_ID = "9" * 19
 

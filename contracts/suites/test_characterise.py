@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 import pytest
 
-from contracts.client import Reply
-from contracts.flows import Flows
-from contracts.run import ContractRun
-from contracts.runtime import current
+from otp_mock_contracts.client import Reply
+from otp_mock_contracts.flows import Flows
+from otp_mock_contracts.run import ContractRun
+from otp_mock_contracts.runtime import current
 
 ATTEMPT_LIMIT = 30  # stop counting here: a code that survives 30 wrong tries has no useful limit
 CUSTOM_CODE = "123456"

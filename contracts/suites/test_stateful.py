@@ -15,8 +15,8 @@ from hypothesis.errors import Flaky
 from schemathesis import Case, Response
 from schemathesis.core.failures import FailureGroup
 
-from contracts.runtime import current
-from contracts.stateful import StatefulLog, with_root
+from otp_mock_contracts.runtime import current
+from otp_mock_contracts.stateful import StatefulLog, with_root
 
 run = current()
 log = StatefulLog()

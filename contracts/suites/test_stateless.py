@@ -1,5 +1,5 @@
 """Every operation of the contract with positive and negative data, through every check of
-`contracts.checks` (schemathesis's built-in ones tuned for this API, plus this API's own)."""
+`otp_mock_contracts.checks` (schemathesis's built-in ones tuned for this API, plus this API's own)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from schemathesis import Case
 
-from contracts.runtime import current
+from otp_mock_contracts.runtime import current
 
 run = current()
 schema = run.schema

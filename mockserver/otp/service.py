@@ -280,6 +280,41 @@ class OtpService:
             self.store.update_message(tenant, message_id, functools.partial(_settled, now=self.now(tenant), real=real))
         return len(due)
 
+    def expire_now(self, tenant: str, message_id: str) -> Message | None:
+        """End a code's life at the dev_key's virtual now: its `verified_timeout` step is recorded
+        at once. None when the message is unknown; ApiError 3003 when it has no live code."""
+        now, real = self.now(tenant), self.real_time()
+
+        def step(message: Message) -> tuple[Message, Message]:
+            if message.code is None or message.expires_at is None:
+                raise ApiError(3003, f"message {message_id} has no code that expires (sent by {message.operation})")
+            if message.verified or message.status_at(now) == "verified_timeout":
+                state = "verified" if message.verified else "expired"
+                raise ApiError(3003, f"message {message_id}'s code is {state} already")
+            ended = settle(replace(message, expires_at=now, deliver_at=None), now, real)  # undelivered: it never is
+            return ended, ended
+
+        return self.store.update_message(tenant, message_id, step)
+
+    def fail_delivery(self, tenant: str, message_id: str) -> Message | None:
+        """Record that the message did not reach its recipient (`delivered_failed` on its channel),
+        as a late delivery report would: after `delivered`, or instead of a delivery still on its
+        way. None when the message is unknown; ApiError 3003 when it failed already or is verified."""
+        now, real = self.now(tenant), self.real_time()
+
+        def step(message: Message) -> tuple[Message, Message]:
+            if message.verified:
+                raise ApiError(3003, f"message {message_id} was verified: its code evidently arrived")
+            if message.status_at(now) == "verified_timeout":
+                raise ApiError(3003, f"message {message_id}'s code has expired: its life is over")
+            if any(e.status == "delivered_failed" for e in message.lifecycle[-1:]):
+                raise ApiError(3003, f"message {message_id}'s delivery has failed already")
+            failed = replace(message, deliver_at=None,
+                             lifecycle=(*message.lifecycle, Event("delivered_failed", now, message.channel, real)))
+            return failed, failed
+
+        return self.store.update_message(tenant, message_id, step)
+
     # templates ----------------------------------------------------------------------------
     def create_template(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
         self._ready(tenant)

@@ -5,7 +5,9 @@ per scenario and per dev_key in the store (so every worker shares them), and sta
 the scenario's file is edited. The active scenarios are control values of the store too.
 
 Choosing a scenario, first match wins: the `X-Mock-Scenario` header; `Prefer: code=NNNN` (one
-documented error, once); the scenario set for the request's dev_key; the global one.
+documented error, once); the scenario set for the request's dev_key; the global one. An
+`X-Mock-Error` header no rule read is not silently dropped: the reply's `X-Mock-Note` (and the
+journal's `note`) says why (`notes.py`).
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from __future__ import annotations
 import random
 import re
 import threading
+from dataclasses import replace
 from typing import Any
 
 from faker import Faker
 
 from mockserver.errors import ApiError
 from mockserver.otp.service import OtpService, SendEffects
-from mockserver.pipeline import ApiReply, Context, PassThrough
-from mockserver.scenarios import magic
+from mockserver.pipeline import NOTE_HEADER, ApiReply, Context, PassThrough
+from mockserver.scenarios import magic, notes
 from mockserver.scenarios.library import Library
 from mockserver.scenarios.loader import header_problem
 from mockserver.scenarios.model import Reply, Rule, Scenario
@@ -103,19 +106,25 @@ class ScenarioEngine:
 
     # the hook points ----------------------------------------------------------------------
     def before(self, context: Context) -> ApiReply | PassThrough | None:
+        error_header = context.request.header(notes.ERROR_HEADER)
         prefer = _PREFER.search(context.request.header("prefer") or "")
         if prefer:  # a code has four digits: a longer one is no documented code (nor an int() to make)
             digits = prefer.group(1)
-            return self._error_reply(int(digits) if len(digits) <= 9 else -1, None, context)
+            code = int(digits) if len(digits) <= 9 else -1
+            note = notes.prefer_note(error_header, code) if error_header is not None else None
+            return _noted(self._error_reply(code, None, context), note)
         scenario = self._chosen(context)
         found = self._fire(scenario, context) if scenario is not None else None
+        note = None if error_header is None else notes.error_header_note(
+            error_header, context.operation.operation_id, scenario, found[0] if found else None,
+            self.library.contract)
         passing = PassThrough()
         if found is not None:
             answer = self._answer(*found, context)
             if isinstance(answer, ApiReply):
-                return answer
+                return _noted(answer, note)
             passing = answer
-        return self._magic(context, passing)
+        return _noted(self._magic(context, passing), note)
 
     def after(self, context: Context, reply: ApiReply) -> ApiReply:
         return reply  # every effect was decided before the operation ran
@@ -197,7 +206,7 @@ class ScenarioEngine:
             shown = code if code >= 0 else "(more than 9 digits)"
             raise _client_error(context, f"Prefer: code={shown} is not a documented error of {op_id}; "
                                          f"documented: {documented}")
-        return ApiReply(info.status, {"code": code, "message": message or info.message}, delay=delay)
+        return ApiReply(info.status, {"code": code, "message": message or info.message_for(op_id)}, delay=delay)
 
     def _delay(self, reply: Reply, rule: Rule) -> float:
         spec = reply.delay or rule.delay
@@ -231,6 +240,15 @@ class ScenarioEngine:
             self._faker.seed_instance(self._seed if self._seed is not None else 0)
         return RenderContext(context.body, headers, context.request.path_params, self._faker,
                              self.service.ids.next, self.service.now(context.tenant), context.tenant)
+
+
+def _noted(answer: ApiReply | PassThrough, note: str | None) -> ApiReply | PassThrough:
+    """The answer with a note for the client (`X-Mock-Note`) and the journal."""
+    if note is None:
+        return answer
+    if isinstance(answer, PassThrough):
+        return replace(answer, note=note)
+    return replace(answer, headers={**answer.headers, NOTE_HEADER: note})
 
 
 def _effects(values: dict[str, Any]) -> SendEffects:

@@ -6,7 +6,9 @@ control plane until the file is fixed.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -106,7 +108,14 @@ class Library:
 
 
 def _label(path: Path) -> str:
+    """The file as messages name it: relative to the working folder when it is inside."""
+    return _label_in(path, os.getcwd())
+
+
+@functools.lru_cache(maxsize=1024)
+def _label_in(path: Path, cwd: str) -> str:
+    # Cached: resolving a path walks its components (a third of building a mock, measured).
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return str(path.resolve().relative_to(cwd))
     except ValueError:
         return str(path)

@@ -59,11 +59,14 @@ class EnvelopeErrorTask(ErrorTask):
             code = status
         else:
             code = 1000 if failed else 3001
-        what = "internal server error" if failed else f"invalid request: {str(error.reason).lower()}"
-        detail = "" if failed else f": {str(error.body)[:200]}"
-        if error.code == 413:
-            detail += " bytes (setting max_body_bytes)"
-        body = json.dumps({"code": code, "message": what + detail}).encode()
+        if error.code == 413:  # word for word what the mock answers to a body it measured itself
+            message = "the body is larger than the mock accepts (setting max_body_bytes)"
+            message = message if code == 400 else f"invalid request body: {message}"
+        elif failed:
+            message = "internal server error"
+        else:
+            message = f"invalid request: {str(error.reason).lower()}: {str(error.body)[:200]}"
+        body = json.dumps({"code": code, "message": message}, separators=(",", ":")).encode()
         self.status = f"{status} {'Internal Server Error' if failed else 'Bad Request'}"
         self.response_headers = [*self.response_headers, ("Content-Type", "application/json")]
         self.set_close_on_finish()

@@ -16,11 +16,11 @@ import socket
 import time
 from typing import Any
 
-from flask import Flask
 from waitress.channel import HTTPChannel
 
 from mockserver.config import Settings
 from mockserver.web import faults
+from mockserver.web.wsgi import WSGIApp
 
 IDLE_GRACE = 0.05  # s: a new connection that has sent nothing yet holds a thread for at most this long
 DEFER_ACCEPT = 5  # s: the kernel hands a worker a connection once bytes arrive (or after this long)
@@ -30,7 +30,7 @@ SERVER_LIMITS: dict[str, Any] = {"connection_limit": 2000, "channel_timeout": 30
                                  "asyncore_use_poll": True, "max_request_header_size": 65536}
 
 
-def waitress_server(app: Flask, settings: Settings, sock: socket.socket | None = None) -> Any:
+def waitress_server(app: WSGIApp, settings: Settings, sock: socket.socket | None = None) -> Any:
     """A waitress server for the app on the settings' host and port, or on `sock` (a listening
     socket shared by the workers) as a pulling worker. A lookahead lets waitress notice a
     client that gave up, so the hang fault stops early."""
@@ -59,7 +59,7 @@ def defer_accept(sock: socket.socket) -> None:
             pass
 
 
-def serve_on(app: Flask, sock: socket.socket, settings: Settings) -> None:
+def serve_on(app: WSGIApp, sock: socket.socket, settings: Settings) -> None:
     """One worker's server on the shared socket, until it is interrupted."""
     server = waitress_server(app, settings, sock)
     try:

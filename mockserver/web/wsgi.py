@@ -2,6 +2,8 @@
 its reply (waiting a scenario's delay, or marking the request for the server's transport fault).
 It decides nothing: routing, 404 and 405 are the mock's.
 
+`answer` replaces `mock.handle_request` (the testing face answers through its own records).
+
 It sits in front of the Flask app (`app.wsgi_app = MockWSGI(mock, app.wsgi_app)`, Flask's own
 pattern for middleware): paths under `flask_prefixes` go on to Flask's routes (the console's
 pages); everything else is the mock's. Serving the API without Flask's request context and
@@ -23,25 +25,38 @@ from mockserver.pipeline import TRANSPORT_FAULTS, ApiReply, ApiRequest
 from mockserver.web.faults import FAULT_KEY, TRANSPORT_KEY
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Answer = Callable[[ApiRequest], ApiReply]
 _REASONS = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
 
+def _path(environ: dict[str, Any]) -> str:
+    """PATH_INFO as text: WSGI hands it over as bytes decoded latin-1 (PEP 3333), so a path
+    naming a non-ASCII template id is re-decoded as the UTF-8 the client percent-encoded."""
+    raw = environ.get("PATH_INFO") or "/"
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return raw
+
+
 class MockWSGI:
-    def __init__(self, mock: OtpMock, fallback: WSGIApp | None = None, flask_prefixes: tuple[str, ...] = ()) -> None:
+    def __init__(self, mock: OtpMock, fallback: WSGIApp | None = None, flask_prefixes: tuple[str, ...] = (),
+                 answer: Answer | None = None) -> None:
         self.mock = mock
+        self.answer = answer or mock.handle_request
         self.fallback = fallback
         self.flask_prefixes = flask_prefixes
         self.max_body = mock.settings.max_body_bytes
         self.hang_seconds = mock.settings.hang_seconds
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO") or "/"
+        path = _path(environ)
         if self.fallback is not None and self.flask_prefixes and path.startswith(self.flask_prefixes):
             return self.fallback(environ, start_response)
         body, too_large = self._body(environ)
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        reply = self.mock.handle_request(ApiRequest(method, path, _headers(environ), body, {}, too_large,
-                                                    environ.get("QUERY_STRING", "")))
+        reply = self.answer(ApiRequest(method, path, _headers(environ), body, {}, too_large,
+                                       environ.get("QUERY_STRING", "")))
         if reply.delay:
             time.sleep(reply.delay)
         if reply.fault in TRANSPORT_FAULTS:

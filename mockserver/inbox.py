@@ -1,0 +1,134 @@
+"""The inbox: every message the mock "sent", newest first, as the console and its live updates
+show it, read from the store and its event stream (so every worker's messages appear in every
+tab). Pure.
+
+A page after a cursor holds the messages that changed since it (their latest state), at most
+`limit` of them; when more changed than a page holds, it says `resync` and holds the newest
+messages instead, so a tab under a flood of sends does bounded work per poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mockserver.events import StreamEvent
+from mockserver.otp.model import Message, Template
+from mockserver.store import MessageQuery, Store
+from mockserver.views import iso
+
+CURRENCY = "USD"
+READ_AHEAD = 4  # records read per row of a page: a message's records come several per send
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One line of the inbox. `sent_at` (real time) and `cost` are None on an update of a message
+    the reader already has (a verification, a timeout): the reader keeps what it had."""
+
+    message_id: str
+    dev_key: str
+    to: str
+    template_id: str
+    template_name: str
+    channel: str
+    status: str
+    code: str | None
+    verified: bool
+    attempts: int
+    virtual_at: float
+    sent_at: float | None
+    expires_at: float | None
+    cost: float | None
+    operation: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id, "dev_key": self.dev_key, "to": self.to,
+            "template_id": self.template_id, "template_name": self.template_name, "channel": self.channel,
+            "status": self.status, "code": self.code, "verified": self.verified, "attempts": self.attempts,
+            "virtual_at": iso(self.virtual_at), "sent_at": iso(self.sent_at), "expires_at": iso(self.expires_at),
+            "cost": self.cost, "currency": CURRENCY, "operation": self.operation,
+        }
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    rows: list[InboxRow]
+    cursor: int  # pass it as `after` for the next page
+    resync: bool  # the rows are the newest messages, not the changes: replace the list with them
+
+
+class Inbox:
+    def __init__(self, store: Store, now: Callable[[str], float], prices: Mapping[str, float]) -> None:
+        self.store = store
+        self.now = now
+        self.prices = dict(prices)
+
+    def page(self, after: int, dev_key: str | None = None, limit: int = 50) -> InboxPage:
+        """The messages that changed after the cursor `after` (0: the newest, as a resync)."""
+        head = self.store.event_bounds()[1]  # read first: what is appended after is read next time
+        if after <= 0 or after > head:
+            return InboxPage(self.newest(dev_key, limit), head, True)
+        found = self.store.read_events(after, dev_key, ("message",), limit * READ_AHEAD)
+        if len(found) >= limit * READ_AHEAD:
+            return InboxPage(self.newest(dev_key, limit), head, True)
+        latest: dict[str, StreamEvent] = {}
+        for event in found:
+            latest.pop(event.data["message_id"], None)
+            latest[event.data["message_id"]] = event  # the last record of each message, in stream order
+        if len(latest) > limit:
+            return InboxPage(self.newest(dev_key, limit), head, True)
+        names = _Names(self.store)
+        rows = [self._from_event(e, names) for e in reversed(latest.values())]
+        return InboxPage(rows, found[-1].seq if found else head, False)
+
+    def newest(self, dev_key: str | None, limit: int) -> list[InboxRow]:
+        names = _Names(self.store)
+        return [self.row(m, names) for m in self.store.find_messages(MessageQuery(dev_key, None, None, limit))]
+
+    def row(self, message: Message, names: _Names | None = None) -> InboxRow:
+        now = self.now(message.tenant)
+        sent = next((s.real_at for s in message.lifecycle if s.real_at), None)
+        return InboxRow(message.message_id, message.tenant, message.to, message.template_id,
+                        (names or _Names(self.store)).of(message.tenant, message.template_id), message.channel,
+                        message.status_at(now), message.code, message.verified, message.attempts,
+                        message.created_at, sent, message.expires_at,
+                        self.cost([s.detail or message.channel for s in message.lifecycle if s.status == "sent"]),
+                        message.operation)
+
+    def _from_event(self, event: StreamEvent, names: _Names) -> InboxRow:
+        data = event.data
+        tenant = event.tenant or ""
+        status = data["status"]
+        expires = data.get("expires_at")
+        if data.get("code") is not None and not data["verified"] and expires is not None \
+                and self.now(tenant) >= expires and status != "verified_timeout":
+            status = "verified_timeout"  # expired; the timeout step is recorded within a second
+        new = bool(data.get("new"))
+        sent = [s.get("detail") or data["channel"] for s in data["steps"] if s["status"] == "sent"]
+        return InboxRow(data["message_id"], tenant, data["to"], data["template_id"],
+                        names.of(tenant, data["template_id"]), data["channel"], status, data.get("code"),
+                        bool(data["verified"]), int(data.get("attempts", 0)), float(data["created_at"]),
+                        event.at if new else None, expires, self.cost(sent) if new else None,
+                        data["operation"])
+
+    def cost(self, channels: list[str]) -> float:
+        """The estimated cost of the sends: the price of each channel tried (a fallback pays twice)."""
+        return round(sum(self.prices.get(channel, 0.0) for channel in channels), 6)
+
+
+class _Names:
+    """Template names (their description) looked up once per page."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.known: dict[tuple[str, str], str] = {}
+
+    def of(self, tenant: str, template_id: str) -> str:
+        key = (tenant, template_id)
+        if key not in self.known:
+            template: Template | None = self.store.get_template(tenant, template_id)
+            self.known[key] = str(template.body.get("description") or template_id) if template else template_id
+        return self.known[key]

@@ -1,0 +1,111 @@
+"""The inbox (`GET /_mock/inbox`), the console's live list read from the event stream, and the
+message actions the console offers: expire now, make delivery fail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conftest import PHONE, Client, basic
+
+
+def inbox(client: Client, after: int = 0, **query: Any) -> dict[str, Any]:
+    args = "&".join(f"{k}={v}" for k, v in {"after": after, **query}.items())
+    reply = client.get(f"/_mock/inbox?{args}", key=None)
+    assert reply.status_code == 200, reply.get_json()
+    return dict(reply.get_json())
+
+
+def test_the_first_page_is_the_newest_messages_then_only_what_changed(client: Client) -> None:
+    first = client.send(to="+6591000001").get_json()["message_id"]
+    second = client.send(to="+6591000002").get_json()["message_id"]
+    page = inbox(client)
+    assert page["resync"] and [r["message_id"] for r in page["messages"]] == [second, first]
+    row = page["messages"][0]
+    assert row["template_name"].startswith("WhatsApp first") and row["code"] and row["cost"] == 0.004
+    assert row["sent_at"] and row["virtual_at"] and row["dev_key"] == "team-a" and row["currency"] == "USD"
+    assert inbox(client, page["cursor"]) == {"messages": [], "cursor": page["cursor"], "resync": False}
+    client.verify(first, client.code_of(first))
+    later = inbox(client, page["cursor"])
+    assert not later["resync"] and [(r["message_id"], r["status"]) for r in later["messages"]] == [(first, "verified")]
+    assert later["messages"][0]["sent_at"] is None and later["messages"][0]["cost"] is None  # an update
+    third = client.send(to="+6591000003").get_json()["message_id"]
+    newest = inbox(client, later["cursor"])["messages"]
+    assert [r["message_id"] for r in newest] == [third] and newest[0]["sent_at"] and newest[0]["cost"]
+
+
+def test_a_flood_of_changes_gives_a_bounded_resync(client: Client) -> None:
+    cursor = inbox(client)["cursor"]
+    for n in range(30):
+        client.send(to=f"+65910001{n:02d}")
+    page = inbox(client, cursor, limit=5)
+    assert page["resync"] and len(page["messages"]) == 5
+    assert page["messages"][0]["to"] == "+6591000129"
+
+
+def test_the_inbox_of_one_key_and_an_expiry_nobody_observed(client: Client) -> None:
+    client.send(to="+6591000001")
+    other = client.send(to="+6591000002", key="team-b").get_json()["message_id"]
+    page = inbox(client, dev_key="team-b")
+    assert [r["message_id"] for r in page["messages"]] == [other]
+    client.advance(301)
+    assert inbox(client, dev_key="team-b")["messages"][0]["status"] == "verified_timeout"
+
+
+def test_a_fallback_costs_both_channels(client: Client) -> None:
+    reply = client.post("/v1/messages", json={"to": "+6591000009", "template": {"id": "test-template-1"}},
+                        headers={**basic(), "X-Mock-Scenario": "channel-fallback"})
+    assert reply.status_code == 200
+    row = inbox(client)["messages"][0]
+    assert row["channel"] == "sms" and row["cost"] == pytest.approx(0.004 + 0.006)
+
+
+@pytest.mark.parametrize("settings", [{"prices": ["sms=0.05", "whatsapp=0.01", "voice=0", "email=0"]}])
+def test_prices_are_a_setting(client: Client) -> None:
+    client.send(template="sms-default")
+    assert inbox(client)["messages"][0]["cost"] == 0.05
+
+
+def test_expire_now_records_the_timeout_and_verifying_gives_3003(client: Client) -> None:
+    message_id = client.send().get_json()["message_id"]
+    code = client.code_of(message_id)
+    expired = client.post(f"/_mock/messages/{message_id}/expire", key=None, json={})
+    assert expired.status_code == 200 and expired.get_json()["status"] == "verified_timeout"
+    assert [s["status"] for s in expired.get_json()["lifecycle"]][-1] == "verified_timeout"
+    assert client.verify(message_id, code).get_json()["code"] == 3003
+    again = client.post(f"/_mock/messages/{message_id}/expire", key=None, json={})
+    assert again.status_code == 409 and "expired already" in again.get_json()["message"]
+
+
+def test_make_delivery_fail_records_delivered_failed(client: Client) -> None:
+    message_id = client.send().get_json()["message_id"]
+    failed = client.post(f"/_mock/messages/{message_id}/fail-delivery", key=None, json={})
+    assert failed.status_code == 200
+    assert failed.get_json()["lifecycle"][-1] == {**failed.get_json()["lifecycle"][-1], "status": "delivered_failed",
+                                                 "detail": "whatsapp"}
+    assert client.post(f"/_mock/messages/{message_id}/fail-delivery", key=None, json={}).status_code == 409
+    verified = client.send(to="+6591000077").get_json()["message_id"]
+    client.verify(verified, client.code_of(verified))
+    refused = client.post(f"/_mock/messages/{verified}/fail-delivery", key=None, json={})
+    assert refused.status_code == 409 and "verified" in refused.get_json()["message"]
+
+
+def test_actions_on_an_unknown_message_are_404_and_need_json(client: Client) -> None:
+    assert client.post("/_mock/messages/404/expire", key=None, json={}).status_code == 404
+    message_id = client.send().get_json()["message_id"]
+    form = client.post(f"/_mock/messages/{message_id}/expire", key=None, data=b"",
+                       content_type="application/x-www-form-urlencoded")
+    assert form.status_code == 400
+
+
+def test_a_keys_credentials_act_on_its_own_messages_only(make_client: Any, tmp_path: Any) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys:\n  - {dev_key: team-a, dev_secret: pw-a}\n  - {dev_key: team-b, dev_secret: pw-b}\n")
+    client = make_client(keys_file=str(keys))
+    theirs = client.post("/v1/messages", key=None, headers=basic("team-b", "pw-b"),
+                         json={"to": PHONE, "template": {"id": "test-template-1"}}).get_json()["message_id"]
+    mine = basic("team-a", "pw-a")
+    assert client.post(f"/_mock/messages/{theirs}/expire", key=None, headers=mine, json={}).status_code == 404
+    page = client.get("/_mock/inbox", key=None, headers=mine).get_json()
+    assert page["messages"] == []
