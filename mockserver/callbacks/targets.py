@@ -59,8 +59,8 @@ def split_url(url: str) -> tuple[SplitResult, str, int]:
 
 
 def allowed(address: IPAddress, policy: str) -> bool:
-    if address.version == 6 and address.ipv4_mapped is not None:  # type: ignore[union-attr]
-        address = address.ipv4_mapped  # type: ignore[union-attr]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
     if address.is_unspecified or address.is_multicast or str(address) == "255.255.255.255":
         return False
     if address.is_loopback:
@@ -80,7 +80,7 @@ def resolve(host: str, port: int, policy: str) -> list[tuple[socket.AddressFamil
         raise TargetRefused(f"{host!r} is a name; callback_targets is 'loopback': use 127.0.0.1, [::1] or "
                             "localhost (or set callback_targets to private or any)")
     else:
-        candidates = sorted({ipaddress.ip_address(info[4][0].split("%")[0])
+        candidates = sorted({ipaddress.ip_address(str(info[4][0]).split("%")[0])
                              for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}, key=str)
     good = [a for a in candidates if allowed(a, policy)]
     if not good:

@@ -38,7 +38,7 @@ def trigger_row(event: str, tenant: str, message: Mapping[str, Any] | None, new_
 
 def _status(event: str, message: Mapping[str, Any] | None, new_id: Callable[[], str], now: int,
             errors: Mapping[int, str]) -> dict[str, Any]:
-    found = dict(message) if message is not None else {
+    found: dict[str, Any] = dict(message) if message is not None else {
         "message_id": new_id(), "to": SYNTHETIC_TO, "channel": "sms", "template_id": "test-template-1",
         "created_at": now}
     step = {"status": event, "at": now, "error_code": DELIVERY_ERRORS.get(event, 0)}

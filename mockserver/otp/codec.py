@@ -27,7 +27,7 @@ def _message_to_dict(message: Message) -> dict[str, Any]:
 
 def _message_from_dict(data: dict[str, Any]) -> Message:
     fields = dict(data)
-    fields["lifecycle"] = tuple(Event(*step) for step in data.get("lifecycle", ()))  # older files: 3 values; 5 with an error
+    fields["lifecycle"] = tuple(Event(*step) for step in data.get("lifecycle", ()))  # 3 (old), 4 or 5 values
     fields["params"] = dict(data.get("params") or {})
     return Message(**fields)
 

@@ -296,21 +296,25 @@ class OtpService:
 
         return self.store.update_message(tenant, message_id, step)
 
-    def fail_delivery(self, tenant: str, message_id: str) -> Message | None:
-        """Record that the message did not reach its recipient (`delivered_failed` on its channel),
-        as a late delivery report would: after `delivered`, or instead of a delivery still on its
-        way. None when the message is unknown; ApiError 3003 when it failed already or is verified."""
+    def fail_delivery(self, tenant: str, message_id: str, error_code: int = 0) -> Message | None:
+        """Record that the message did not reach its recipient (`delivered_failed` on its channel,
+        with `error_code`, by default DELIVERY_ERRORS' one), as a late delivery report would: after
+        `delivered`, or instead of a delivery still on its way. The same failed delivery as a magic
+        recipient's or a scenario's: the code neither verifies nor times out. None when the message
+        is unknown; ApiError 3003 when its delivery failed already, or it is verified or expired."""
         now, real = self.now(tenant), self.real_time()
+        code = error_code or DELIVERY_ERRORS["delivered_failed"]
 
         def step(message: Message) -> tuple[Message, Message]:
             if message.verified:
                 raise ApiError(3003, f"message {message_id} was verified: its code evidently arrived")
             if message.status_at(now) == "verified_timeout":
                 raise ApiError(3003, f"message {message_id}'s code has expired: its life is over")
-            if any(e.status == "delivered_failed" for e in message.lifecycle[-1:]):
-                raise ApiError(3003, f"message {message_id}'s delivery has failed already")
-            failed = replace(message, deliver_at=None,
-                             lifecycle=(*message.lifecycle, Event("delivered_failed", now, message.channel, real)))
+            if message.undelivered:
+                raise ApiError(3003, f"message {message_id}'s delivery has failed already "
+                                     f"({message.lifecycle[-1].status})")
+            failed = replace(message, deliver_at=None, lifecycle=(
+                *message.lifecycle, Event("delivered_failed", now, message.channel, real, code)))
             return failed, failed
 
         return self.store.update_message(tenant, message_id, step)

@@ -175,8 +175,8 @@ class _Builder:
         ops = [self.contract.by_id[o] for o in sorted(operations)] if operations else self.contract.operations
         passthrough = raw.get("pass")
         if isinstance(passthrough, dict) and passthrough and not {op.operation_id for op in ops} <= _SEND:
-            raise self.fail((*path, "pass"), "ttl_seconds, fail_channels and fail_delivery apply to send operations only "
-                                             f"({', '.join(sorted(_SEND))})")
+            raise self.fail((*path, "pass"), "ttl_seconds, fail_channels and fail_delivery apply to send "
+                                             f"operations only ({', '.join(sorted(_SEND))})")
         if "error" in raw:
             self._check_error(raw["error"], ops, (*path, "error"))
         failure = passthrough.get("fail_delivery") if isinstance(passthrough, dict) else None

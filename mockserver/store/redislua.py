@@ -167,7 +167,8 @@ for i = 3, #ARGV, 5 do
     local n = redis.call('INCR', p .. ':dl:n')
     redis.call('ZADD', p .. ':dl:order', n, id)
     if tenant ~= '' then redis.call('ZADD', p .. ':dl:t:' .. tenant, n, id) end
-    if due ~= '' then redis.call('ZADD', p .. ':dl:due', tonumber(due), id) else redis.call('ZADD', p .. ':dl:done', n, id) end
+    if due ~= '' then redis.call('ZADD', p .. ':dl:due', tonumber(due), id)
+    else redis.call('ZADD', p .. ':dl:done', n, id) end
     added = added + 1
   end
 end

@@ -67,9 +67,9 @@ from mockserver.store.base import (
     StoreUnavailable,
     purge_deadline,
 )
+from mockserver.store.memdeliveries import matches
 from mockserver.store.policy import PURGE_BATCH, StorePolicy
 from mockserver.store.rediscache import GenerationCache
-from mockserver.store.memdeliveries import matches
 from mockserver.store.redislua import ADD_DELIVERIES, CAS, CLAIM, DELIVERY_CAS, DROP, RECORD, SEND, TRIM
 
 T = TypeVar("T")
