@@ -187,7 +187,7 @@ class ControlPlane:
         while self.service.settle_due() > 0:  # bounded: each message settles once per timed step
             pass
         if self.callbacks is not None and seconds:
-            self.callbacks.clock_jumped(float(seconds), dev_key)  # the retries the jump passed: due now
+            self.callbacks.clock_jumped(dev_key)  # retries waiting on real time: due now
         return self.clock(dev_key)
 
     def reset(self, dev_key: str | None = None) -> str:

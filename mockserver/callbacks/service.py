@@ -237,11 +237,12 @@ class Callbacks:
         again = [d.id for d in failed if self.store.update_delivery(d.id, functools.partial(_recovered, now=now))]
         return {"recovered": len(again), "ids": again}
 
-    def clock_jumped(self, seconds: float, tenant: str | None) -> int:
-        """The virtual clock moved `seconds` ahead: the retries it passed are due now."""
-        moved = 0
+    def clock_jumped(self, tenant: str | None) -> int:
+        """The virtual clock of a dev_key (None: everyone's) jumped: its deliveries waiting for a
+        retry are due now ("retry due ones now"); returns how many."""
+        now, moved = time.time(), 0
         for delivery_id in self.store.due_deliveries(math.inf, 10_000):
-            if self.store.update_delivery(delivery_id, functools.partial(_shifted, seconds=seconds, tenant=tenant)):
+            if self.store.update_delivery(delivery_id, functools.partial(_hastened, now=now, tenant=tenant)):
                 moved += 1
         return moved
 
@@ -310,8 +311,8 @@ def _recovered(delivery: Delivery, now: float) -> tuple[Delivery, bool]:
     return steps.recovered(delivery, now)
 
 
-def _shifted(delivery: Delivery, seconds: float, tenant: str | None) -> tuple[Delivery, bool]:
-    return steps.shifted(delivery, seconds, tenant)
+def _hastened(delivery: Delivery, now: float, tenant: str | None) -> tuple[Delivery, bool]:
+    return steps.hastened(delivery, now, tenant)
 
 
 def _shown_headers(headers: Mapping[str, str]) -> dict[str, str]:
