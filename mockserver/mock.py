@@ -90,8 +90,7 @@ class OtpMock:
         self.control = ControlPlane(self.service, self.scenarios, self.journal, self.contract,
                                     settings.max_scenario_keys, price_table(settings.prices), self.callbacks,
                                     self.sender.ensure)
-        if settings.callback_url or settings.callbacks_file:
-            self.sender.ensure()
+        self._configured_callbacks = bool(settings.callback_url or settings.callbacks_file)
         self.control_token = control_token(settings)
         self.access = ControlAccess(self.keys, settings.host, self.control_token, settings.allowed_hosts,
                                     settings.control_origins)
@@ -126,6 +125,8 @@ class OtpMock:
         started, at = time.perf_counter(), time.time()
         if self._background:
             self._housekeeper.ensure()
+            self.sender.ensure()  # in each serving process, never before a fork (threads hold locks)
+        elif self._configured_callbacks:
             self.sender.ensure()
         elif self._housekeeping.due():  # in-process: a small share on the request that finds it due
             self.tick(purge_limit=PIGGYBACK_PURGE, settle_limit=PIGGYBACK_SETTLE)
@@ -221,7 +222,6 @@ class OtpMock:
         serving process keeps house in a thread of its own, so no request waits on it."""
         self.scenarios.start()
         self._background = True
-        self.sender.ensure()
 
     def tick(self, purge_limit: int = PURGE_BATCH, settle_limit: int = 1000) -> None:
         """Housekeeping now: the store's policy (purge and caps), then the steps time has

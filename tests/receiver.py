@@ -1,6 +1,6 @@
 """A real HTTP receiver of callbacks on 127.0.0.1 for the tests: it keeps every POST (headers and
-JSON body) and answers as its `mode` says: ok (200), fail (500) or slow (sleeps past a timeout,
-then 200)."""
+JSON body) and answers as its `mode` says: ok (200), fail (500), flaky (500 to every other post) or slow
+(sleeps past a timeout, then 200)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class Received:
     headers: dict[str, str]
     body: Any
     path: str
+    answered: int = 0
 
 
 class Receiver:
@@ -34,8 +35,9 @@ class Receiver:
         with self.lock:
             return [p for p in self.posts if isinstance(p.body, dict) and "rows" in p.body]
 
-    def rows(self) -> list[dict[str, Any]]:
-        return [row for post in self.callbacks for row in post.body["rows"]]
+    def rows(self, answered: int | None = None) -> list[dict[str, Any]]:
+        """The rows received (only those of posts answered `answered`, when given)."""
+        return [row for post in self.callbacks if answered in (None, post.answered) for row in post.body["rows"]]
 
     def statuses(self, message_id: str) -> list[str]:
         return [r["status"]["message_status"] for r in self.rows() if r.get("message_id") == message_id]
@@ -59,11 +61,11 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = raw.decode("utf-8", "replace")
             with receiver.lock:
-                receiver.posts.append(Received(dict(self.headers.items()), body, self.path))
                 mode = receiver.mode
+                status = 500 if mode == "fail" or (mode == "flaky" and len(receiver.posts) % 2) else 200
+                receiver.posts.append(Received(dict(self.headers.items()), body, self.path, status))
             if mode == "slow":
                 time.sleep(receiver.slow_seconds)
-            status = 500 if mode == "fail" else 200
             answer = b'{"ok": true}' if status == 200 else b'{"error": "receiver broke"}'
             try:
                 self.send_response(status)
