@@ -15,9 +15,9 @@ import pytest
 import requests
 from receiver import receiver
 from redis_server import redis_server
+from test_stream_workers import send_and_verify
 
 from test_served import start, stop
-from test_stream_workers import send_and_verify
 
 pytestmark = pytest.mark.served
 SENDS = 100
