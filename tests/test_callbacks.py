@@ -293,7 +293,7 @@ def test_bad_configurations_get_the_envelope(mock: OtpMock) -> None:
 def test_secrets_never_show(mock: OtpMock, hook: tuple[Receiver, str]) -> None:
     got, _ = hook
     message_id = send(mock)
-    got.wait(lambda: len(got.statuses(message_id)) == 4)
+    got.wait(lambda: [d["status"] for d in mock.control.deliveries(message_id=message_id)] == ["success"])
     shown = json.dumps([control(mock, "GET", "/_mock/callbacks")[1], mock.control.deliveries(),
                         control(mock, "GET", "/_mock/events", query="limit=1000")[1],
                         control(mock, "GET", "/_mock/requests", query="plane=all")[1]])
@@ -315,3 +315,20 @@ def test_verify_callback_id() -> None:
                               tolerance=None) is True
     for broken in (None, "", "garbage", "timestamp=x;nonce=1;username=u;signature=0", "a=" * 2000):
         assert verify_callback_id(broken, "u", "s") is False
+
+
+def test_the_readmes_flask_receiver_accepts_the_mocks_signature_and_refuses_a_forged_one() -> None:
+    from conftest import ROOT
+    from mockserver.callbacks.signing import callback_id
+
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Callbacks (webhooks)\n", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {"__name__": "readme_receiver"}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+    client = scope["app"].test_client()
+    body = {"total": 1, "rows": [{"message_id": "1", "status": {"message_status": "sent"}}]}
+    good = callback_id(scope["USERNAME"], scope["SECRET"])
+    assert client.post("/hook", json=body, headers={"X-CALLBACK-ID": good}).status_code == 200
+    forged = good[:-1] + ("0" if good[-1] != "0" else "1")
+    assert client.post("/hook", json=body, headers={"X-CALLBACK-ID": forged}).status_code == 401
+    assert client.post("/hook", json=body).status_code == 401

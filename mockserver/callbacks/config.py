@@ -118,7 +118,7 @@ def _events(value: Any) -> tuple[str, ...] | None:
     if not isinstance(value, list) or len(value) > len(EVENT_KIND) + len(KINDS):
         raise ControlError(400, "events: expected a list of event names (every event when absent)")
     for name in value:
-        if name not in EVENT_KIND and name not in KINDS:
+        if not isinstance(name, str) or (name not in EVENT_KIND and name not in KINDS):
             known = ", ".join([*KINDS, *EVENT_KIND])
             raise ControlError(400, f"events: unknown event {str(name)[:40]!r}; known: {known}")
     return tuple(dict.fromkeys(value))
