@@ -332,3 +332,86 @@ def test_the_readmes_flask_receiver_accepts_the_mocks_signature_and_refuses_a_fo
     forged = good[:-1] + ("0" if good[-1] != "0" else "1")
     assert client.post("/hook", json=body, headers={"X-CALLBACK-ID": forged}).status_code == 401
     assert client.post("/hook", json=body).status_code == 401
+
+
+def test_configuration_from_the_settings_and_a_callbacks_file(tmp_path: Any) -> None:
+    with receiver() as (everyone, url), receiver() as (own, own_url):
+        path = tmp_path / "callbacks.yaml"
+        path.write_text(f"other:\n  url: {own_url}\n  username: o\n  secret: file-s3cret\n", encoding="utf-8")
+        mock = OtpMock({**FAST, "callback_url": url, "callback_username": USERNAME, "callback_secret": SECRET,
+                        "callbacks_file": str(path)})
+        try:
+            assert control(mock, "GET", "/_mock/callbacks")[1]["source"] == "settings"
+            message_id = send(mock)  # the first request starts the sender
+            everyone.wait(lambda: len(everyone.statuses(message_id)) == 4)
+            check_body_and_signature_without_authorization(everyone.callbacks[0])
+            other = "Basic " + base64.b64encode(b"other:pw").decode()
+            reply = mock.handle("POST", "/v1/messages", {"Authorization": other, **JSON},
+                                b'{"to": "+6591234001", "template": {"id": "test-template-1"}}')
+            own.wait(lambda: len(own.statuses(str(reply.body["message_id"]))) == 4)
+            assert verify_callback_id(own.callbacks[0].headers["X-CALLBACK-ID"], "o", "file-s3cret")
+        finally:
+            mock.close()
+
+
+def check_body_and_signature_without_authorization(post: Any) -> None:
+    assert "Authorization" not in post.headers
+    assert verify_callback_id(post.headers["X-CALLBACK-ID"], USERNAME, SECRET)
+
+
+def test_target_invalid_and_sent_failed_end_the_story(mock: OtpMock, hook: tuple[Receiver, str]) -> None:
+    got, _ = hook
+    invalid, unsent = send(mock, "+12025550160"), send(mock, "+12025550161")
+    got.wait(lambda: bool(got.statuses(invalid)) and bool(got.statuses(unsent)))
+    assert got.statuses(invalid) == ["plan", "target_invalid"]
+    assert got.statuses(unsent) == ["plan", "target_valid", "sent_failed"]
+    codes = {r["status"]["message_status"]: r["status"]["error_code"] for r in got.rows()}
+    assert codes["target_invalid"] == 5011 and codes["sent_failed"] == 5001
+    for post in got.callbacks:
+        check_body_and_signature(post)
+
+
+def test_the_url_check_wants_200_within_the_deadline(mock: OtpMock) -> None:
+    with receiver() as (got, url):
+        got.mode, got.slow_seconds = "slow", 1.0  # past callback_timeout_seconds (0.5 here; 3 s by default)
+        status, shown = control(mock, "PUT", "/_mock/callbacks", {"url": url})
+        assert status == 200 and shown["probe"]["ok"] is False and "timed out" in shown["probe"]["error"]
+        assert shown["probe"]["duration_ms"] < 900 and got.posts[0].body == {}
+        got.mode = "fail"
+        status, shown = control(mock, "PUT", "/_mock/callbacks", {"url": url})
+        assert status == 200 and shown["probe"] == {**shown["probe"], "ok": False, "status": 500}
+        assert control(mock, "GET", "/_mock/callbacks")[1]["url"] == url  # saved all the same
+
+
+def test_the_callback_routes_follow_the_access_model(tmp_path: Any) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys:\n  - {dev_key: team-a, dev_secret: pw-a}\n  - {dev_key: team-b, dev_secret: pw-b}\n",
+                    encoding="utf-8")
+    mock = OtpMock({**FAST, "keys_file": str(keys), "control_token": "tok"})
+    as_a = {"Authorization": "Basic " + base64.b64encode(b"team-a:pw-a").decode(), **JSON}
+    token = {"Authorization": "Bearer tok", **JSON}
+    try:
+        with receiver() as (got, url):
+            assert mock.handle("GET", "/_mock/callbacks/deliveries").status == 401
+            assert mock.handle("PUT", "/_mock/callbacks", JSON, json.dumps({"url": url}).encode()).status == 401
+            put = mock.handle("PUT", "/_mock/callbacks", as_a, json.dumps({"url": url}).encode())
+            assert put.status == 200 and put.body["dev_key"] == "team-a"  # its own, never everyone's
+            assert mock.handle("GET", "/_mock/callbacks", token).status == 404
+            other = json.dumps({"url": url, "dev_key": "team-b"}).encode()
+            denied = mock.handle("PUT", "/_mock/callbacks", as_a, other)
+            assert denied.status == 403
+            mock.handle("PUT", "/_mock/callbacks", token, json.dumps({"url": url, "dev_key": "team-b"}).encode())
+            for key, secret in (("team-a", "pw-a"), ("team-b", "pw-b")):
+                auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+                assert mock.handle("POST", "/v1/messages", {"Authorization": auth, **JSON},
+                                   b'{"to": "+6591234567", "template": {"id": "test-template-1"}}').status == 200
+            got.wait(lambda: len(mock.control.deliveries()) == 2 and all(
+                d["status"] == "success" for d in mock.control.deliveries()))
+            mine = mock.handle("GET", "/_mock/callbacks/deliveries", as_a).body["deliveries"]
+            assert [d["dev_key"] for d in mine] == ["team-a"]
+            theirs = next(d["id"] for d in mock.control.deliveries() if d["dev_key"] == "team-b")
+            assert mock.handle("POST", f"/_mock/callbacks/deliveries/{theirs}/resend", as_a).status == 404
+            trigger = mock.handle("POST", "/_mock/callbacks/trigger", as_a, b'{"event": "account_login"}')
+            assert trigger.status == 200 and trigger.body["dev_key"] == "team-a"
+    finally:
+        mock.close()
