@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: help serve test check lint lint-contract lint-python lint-imports types bench bench-core bench-million bench-testing clean
+.PHONY: help serve test check lint lint-contract lint-python lint-imports types bench bench-core bench-million bench-testing bench-console screenshot clean
 .DEFAULT_GOAL := help
 
 $(STAMP): setup.cfg pyproject.toml
@@ -56,6 +56,12 @@ bench-million: $(STAMP)  ## the memory store with 1,000 and 1,000,000 messages (
 
 bench-testing: $(STAMP)  ## what a test pays for mockserver.testing: a fresh otp_mock, send + verify, 500 tests
 	$(PY) bench/testing.py
+
+bench-console: $(STAMP)  ## the API's req/s with 10 console tabs polling, against none (1 process and 2 workers; needs wrk, chromium)
+	$(PY) bench/console.py
+
+screenshot: $(STAMP)  ## take docs/console-inbox.png (the README's picture) with the browser test
+	KIT_SCREENSHOT=1 $(PY) -m pytest -q tests/test_console_browser.py -k readme_screenshot
 
 clean:  ## remove .venv, node_modules, build output and reports
 	rm -rf $(VENV) node_modules build *.egg-info reports

@@ -31,7 +31,7 @@ from mockserver.pipeline import ApiRequest
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 COOKIE = "otp_mock_token"
-PUBLIC = frozenset({"health", "admin_openapi", "contract", "list_scenarios"})
+PUBLIC = frozenset({"index", "health", "admin_openapi", "contract", "list_scenarios"})
 ADMIN_ONLY = frozenset({"claim_events", "ack_events"})  # consumers of the whole stream
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 

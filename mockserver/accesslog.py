@@ -35,6 +35,9 @@ class AccessLog:
         """The line of one served request: `POST /v1/messages -> 400 code=3004 key=team-a 1.2ms`,
         and the mock's note on it if it has one (`note: X-Mock-Error: 2002 ignored: ...`)."""
         body = exchange.reply_body
+        if exchange.operation == "inbox" and exchange.status == 200 and isinstance(body, dict) \
+                and not body.get("messages"):
+            return  # an open console's poll that found nothing new: two a second per tab
         code = body.get("code") if isinstance(body, dict) and exchange.status != 200 else None
         where = shown(exchange.path + (f"?{mask_query(exchange.query)}" if exchange.query else ""), 200)
         note = f" note: {shown(exchange.note, 400)}" if exchange.note else ""

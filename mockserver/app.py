@@ -1,5 +1,6 @@
 """The app factory: the mock (`OtpMock`) as a Flask app, for any WSGI server. The mock's routes
-are served by its WSGI adapter in front of Flask (`web/wsgi.py`); Flask keeps its own routes.
+are served by its WSGI adapter in front of Flask (`web/wsgi.py`); Flask serves the console's
+pages (`web/console.py`).
 
     >>> app = create_app({"seed": 7})
     >>> app.test_client().get("/_mock/health").status_code
@@ -20,6 +21,7 @@ from mockserver.mock import OtpMock
 from mockserver.otp.clock import Clock
 from mockserver.pipeline import Interceptor
 from mockserver.store import Store
+from mockserver.web.console import PREFIX, register_console
 from mockserver.web.wsgi import MockWSGI
 
 
@@ -44,5 +46,6 @@ def create_app(
     app.mock = mock
     app.config.update(MAX_CONTENT_LENGTH=mock.settings.max_body_bytes)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # JSON keeps the order it was given
-    app.wsgi_app = MockWSGI(mock, app.wsgi_app)  # type: ignore[method-assign]
+    register_console(app)
+    app.wsgi_app = MockWSGI(mock, app.wsgi_app, (PREFIX,))  # type: ignore[method-assign]
     return app

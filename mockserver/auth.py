@@ -75,6 +75,10 @@ class KeyRing:
             return cls(None)
         return cls(_read_keys(Path(path)))
 
+    def names(self) -> list[str]:
+        """The dev_keys of the keys file, sorted (none in open mode: any key is accepted)."""
+        return sorted(self.keys) if self.keys else []
+
     def authenticate(self, header: str | None, operation_id: str, now: float) -> str:
         """The tenant (`dev_key`) a request acts for, or the API's auth error."""
         dev_key, secret = parse_basic(header)

@@ -76,8 +76,13 @@ def main() -> None:
 @click.option("--control-token", default=None, metavar="TOKEN",
               help="The control plane's token (default: made up at start when --host is not loopback or a "
                    "keys file is given).")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="A browser origin that may call the API, e.g. http://localhost:5173 (repeat it; default: "
+                   "any origin).")
+@click.option("--no-cors", is_flag=True, default=False, help="No CORS headers on the API: browsers on other "
+              "origins are blocked.")
 @settings_options
-def serve(workers: int, **options: Any) -> None:
+def serve(workers: int, no_cors: bool, **options: Any) -> None:
     """Serve the mock with a production WSGI server (waitress; one per worker with --workers)."""
     from mockserver.web.server import waitress_server
 
@@ -85,6 +90,10 @@ def serve(workers: int, **options: Any) -> None:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     logging.getLogger("waitress").setLevel(logging.WARNING)  # not "client disconnected" per request
     started = time.perf_counter()
+    if no_cors:
+        if options.get("cors_origins"):
+            raise Failure("--no-cors and --cors-origin contradict each other; give one of them")
+        options["cors_origins"] = ("off",)
     try:
         settings = build_settings(**options)
         if not settings.log_requests:  # warnings (rejected scenario files, mock bugs) still show
@@ -103,7 +112,7 @@ def serve(workers: int, **options: Any) -> None:
                       "pick another --port (0 picks a free one)") from None
     base = f"http://{settings.host}:{server.effective_port}"
     click.echo(f"OTP mock serving the EngageLab OTP API at {base}", err=False)
-    click.echo(f"Control plane: {base}/_mock/health  (messages: {base}/_mock/messages)")
+    click.echo(f"Console: {base}/  (the inbox of sent codes; control plane: {base}/_mock/health)")
     _announce_access(settings, app.mock.control_token, base)
     click.echo(f"Ready in {time.perf_counter() - started:.2f}s. Press Ctrl-C to stop.")
     sys.stdout.flush()
@@ -176,7 +185,7 @@ def _serve_workers(settings: Any, workers: int, started: float) -> None:
     def announce(base: str) -> None:
         click.echo(f"OTP mock serving the EngageLab OTP API at {base} ({workers} workers, store "
                    f"{settings.store.split(':')[0]})")
-        click.echo(f"Control plane: {base}/_mock/health  (messages: {base}/_mock/messages)")
+        click.echo(f"Console: {base}/  (the inbox of sent codes; control plane: {base}/_mock/health)")
         _announce_access(settings, app.mock.control_token, base)
         click.echo(f"Ready in {time.perf_counter() - started:.2f}s. Press Ctrl-C to stop.")
         sys.stdout.flush()

@@ -5,6 +5,7 @@ adapted to a ControlPlane method. Reads query strings and JSON bodies, answers J
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -14,9 +15,11 @@ from mockserver.bodies import parse_json
 from mockserver.control import ControlPlane, check_review_status
 from mockserver.errors import ApiError, ControlError
 from mockserver.pipeline import ApiReply, ApiRequest
+from mockserver.router import Router
 from mockserver.views import entry_view, event_view
 
 Handler = Callable[["ControlHttp", "Call"], Any]
+CONSOLE = "/_mock/console/"
 
 
 class Call:
@@ -67,10 +70,12 @@ class Call:
 class ControlHttp:
     """Answers the control plane's routes by operationId."""
 
-    def __init__(self, plane: ControlPlane, document: dict[str, Any], max_json_depth: int = 32) -> None:
+    def __init__(self, plane: ControlPlane, document: dict[str, Any], max_json_depth: int = 32,
+                 router: Router | None = None) -> None:
         self.plane = plane
         self.document = document
         self.max_json_depth = max_json_depth
+        self.router = router
         missing = {op["operationId"] for item in document["paths"].values() for op in item.values()
                    if isinstance(op, dict) and "operationId" in op} - set(HANDLERS)
         if missing:
@@ -111,7 +116,8 @@ def _inbox(http: ControlHttp, call: Call) -> Any:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise ControlError(400, f"after: expected a cursor >= 0 (the 'cursor' of the last page), got {raw!r}")
     page = http.plane.inbox(int(raw), call.dev_key(), call.int_arg("limit", 50, 500))
-    return {"messages": [row.as_json() for row in page.rows], "cursor": page.cursor, "resync": page.resync}
+    return {"messages": [row.as_json() for row in page.rows], "cursor": page.cursor, "resync": page.resync,
+            "clock": http.plane.clock(call.dev_key()).as_json()}
 
 
 def _active(http: ControlHttp, call: Call) -> Any:
@@ -156,6 +162,12 @@ def _set_scenario(http: ControlHttp, call: Call) -> Any:
 
 
 def _requests(http: ControlHttp, call: Call) -> Any:
+    message_id = call.arg("message_id")
+    if message_id:  # the requests that named one message: its send, its verifications
+        message = http.plane.message(message_id)
+        if call.access.scope(None) not in (None, message.dev_key):
+            raise ControlError(404, f"no message with message_id {message_id!r}")
+        return {"requests": [entry_view(e) for e in http.plane.message_requests(message)]}
     entries = http.plane.requests(call.dev_key(), call.int_arg("limit", 100), call.arg("plane") or "api")
     return {"requests": [entry_view(e) for e in entries]}
 
@@ -229,7 +241,16 @@ def _health(http: ControlHttp, call: Call) -> Any:
             "messages": health.messages, "contract": health.contract}
 
 
+def _index(http: ControlHttp, call: Call) -> Any:
+    router = http.router
+    version = str(getattr(sys.modules["mockserver"], "__version__", ""))  # the package, loaded before us
+    return {"name": "OTP Mock Kit: the EngageLab OTP API", "version": version, "console": CONSOLE,
+            "documents": {"contract": "/_mock/contract.json", "control_plane": "/_mock/openapi.json"},
+            "api": router.index("api") if router else [], "control": router.index("control") if router else []}
+
+
 HANDLERS: dict[str, Handler] = {
+    "index": _index,
     "health": _health,
     "list_messages": _messages,
     "latest_message": _latest,

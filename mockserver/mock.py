@@ -95,8 +95,8 @@ class OtpMock:
         self.access = ControlAccess(self.keys, settings.host, self.control_token, settings.allowed_hosts,
                                     settings.control_origins)
         self.cors = CorsPolicy(settings.cors_origins, self.access.allowed_origin)
-        self._control_http = ControlHttp(self.control, control_document(), settings.max_json_depth)
         self.router = Router.for_documents(self.contract, control_document())
+        self._control_http = ControlHttp(self.control, control_document(), settings.max_json_depth, self.router)
         self._on_request = on_request
         self._housekeeping = Cadence(settings.housekeeping_seconds)
         self._housekeeper = Housekeeper(self.tick, settings.housekeeping_seconds)
@@ -198,7 +198,9 @@ class OtpMock:
                                                           f"the control plane has: {known}"})
         known = ", ".join(self.router.candidates("api"))
         return ApiReply(404, {"code": 404, "message": f"no operation {request.method} {request.path}; the API has: "
-                                                      f"{known} (the mock's own routes are under /_mock/)"})
+                                                      f"{known} (the mock's control plane is under /_mock/, its "
+                                                      "console at /, the index of every route at GET / with "
+                                                      "Accept: application/json)"})
 
     def _record(self, exchanges: _Exchanges, served: Served) -> None:
         """Journal every API request and every control-plane call that changes the mock's state

@@ -28,6 +28,7 @@ class Route:
     template: str  # /v1/template-configs/{templateId}
     target: str  # the operationId
     plane: str  # "api" or "control"
+    summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class Miss:
 
 
 def plane_of(path: str) -> str:
-    return "control" if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/") else "api"
+    """The control plane's paths are under /_mock, and `/` (its index of every route) is one."""
+    return "control" if path in ("/", CONTROL_PREFIX) or path.startswith(CONTROL_PREFIX + "/") else "api"
 
 
 class Router:
@@ -66,7 +68,7 @@ class Router:
 
     @classmethod
     def for_documents(cls, contract: Contract, control: dict[str, Any]) -> Router:
-        api = [Route(op.method, op.path, op.operation_id, "api") for op in contract.operations]
+        api = [Route(op.method, op.path, op.operation_id, "api", op.summary) for op in contract.operations]
         return cls([*api, *_routes(control, "control")])
 
     def match(self, method: str, path: str) -> Found | Miss:
@@ -100,6 +102,11 @@ class Router:
                 return methods, found.groupdict()
         return None, {}
 
+    def index(self, plane: str) -> list[dict[str, str]]:
+        """Every route of a plane as `{method, path, operation, summary}`, in document order."""
+        return [{"method": r.method, "path": r.template, "operation": r.target, "summary": r.summary}
+                for r in self.routes if r.plane == plane]
+
     def candidates(self, plane: str) -> list[str]:
         """`METHOD /path` of every route of a plane, sorted (for a 404's message)."""
         return sorted(f"{r.method} {r.template}" for r in self.routes if r.plane == plane)
@@ -113,6 +120,6 @@ def _compile(template: str) -> re.Pattern[str]:
 
 
 def _routes(document: dict[str, Any], plane: str) -> list[Route]:
-    return [Route(method.upper(), path, item[method]["operationId"], plane)
+    return [Route(method.upper(), path, item[method]["operationId"], plane, item[method].get("summary", ""))
             for path, item in document.get("paths", {}).items()
             for method in METHODS if method in item]

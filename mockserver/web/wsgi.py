@@ -6,8 +6,9 @@ It decides nothing: routing, 404 and 405 are the mock's.
 
 It sits in front of the Flask app (`app.wsgi_app = MockWSGI(mock, app.wsgi_app)`, Flask's own
 pattern for middleware): paths under `flask_prefixes` go on to Flask's routes (the console's
-pages); everything else is the mock's. Serving the API without Flask's request context and
-router halves what a request costs around the mock (measured with py-spy on two workers).
+pages), and `/` too when the client prefers HTML (a browser); everything else is the mock's.
+Serving the API without Flask's request context and router halves what a request costs around
+the mock (measured with py-spy on two workers).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
+from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_accept_header
 from werkzeug.wsgi import get_input_stream
 
 from mockserver.mock import OtpMock
@@ -39,6 +42,12 @@ def _path(environ: dict[str, Any]) -> str:
         return raw
 
 
+def _wants_html(environ: dict[str, Any]) -> bool:
+    """A browser's Accept (text/html before */*): `/` is then the console, else the JSON index."""
+    accept = parse_accept_header(environ.get("HTTP_ACCEPT"), MIMEAccept)
+    return accept.best_match(("application/json", "text/html")) == "text/html"
+
+
 class MockWSGI:
     def __init__(self, mock: OtpMock, fallback: WSGIApp | None = None, flask_prefixes: tuple[str, ...] = (),
                  answer: Answer | None = None) -> None:
@@ -51,7 +60,8 @@ class MockWSGI:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = _path(environ)
-        if self.fallback is not None and self.flask_prefixes and path.startswith(self.flask_prefixes):
+        if self.fallback is not None and self.flask_prefixes and (
+                path.startswith(self.flask_prefixes) or (path == "/" and _wants_html(environ))):
             return self.fallback(environ, start_response)
         body, too_large = self._body(environ)
         method = environ.get("REQUEST_METHOD", "GET").upper()

@@ -1,0 +1,370 @@
+// The OTP Mock console's one script: live inbox, message detail, API Testing, controls, keys.
+// Values from requests are only ever set with textContent or attributes, never as HTML.
+"use strict";
+(() => {
+  const $ = (selector, root = document) => root.querySelector(selector);
+  const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+  const CONSOLE = document.body.dataset.console || "/_mock/console/";
+  const HIDDEN_POLL_MS = 5000;
+
+  // ---- small helpers ------------------------------------------------------------------------
+  let toastTimer = 0;
+  function toast(text) {
+    const box = $("#toast");
+    if (!box) return;
+    box.textContent = text;
+    box.classList.add("shown");
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => box.classList.remove("shown"), 1800);
+  }
+
+  async function copyText(text, what) {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (error) { // not a secure context (a LAN address over http): the old way
+      const area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.className = "visually-hidden";
+      document.body.append(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    toast(`Copied ${what}`);
+  }
+
+  const hms = (iso) => (iso ? iso.slice(11, 19) : "");
+
+  function base64(text) {
+    const bytes = new TextEncoder().encode(text);
+    let binary = "";
+    bytes.forEach((b) => { binary += String.fromCharCode(b); });
+    return btoa(binary);
+  }
+
+  async function control(method, path, body) {
+    const response = await fetch(path, {
+      method, headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body || {}), credentials: "same-origin",
+    });
+    let data = null;
+    try { data = await response.json(); } catch (error) { data = null; }
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  const messageUrl = (id) => `${CONSOLE}messages/${encodeURIComponent(id)}`;
+
+  // ---- the inbox ----------------------------------------------------------------------------
+  function setField(row, name, value) {
+    const cell = $(`[data-field="${name}"]`, row);
+    if (cell) cell.textContent = value;
+    return cell;
+  }
+
+  function setTime(row, name, iso) {
+    const cell = setField(row, name, hms(iso));
+    if (cell) { cell.setAttribute("datetime", iso); cell.title = iso; }
+  }
+
+  function fill(row, data) {
+    row.dataset.id = data.message_id;
+    row.dataset.devKey = data.dev_key;
+    const link = setField(row, "to", data.to);
+    if (link) link.setAttribute("href", messageUrl(data.message_id));
+    setField(row, "template_name", data.template_name);
+    setField(row, "template_id", data.template_id);
+    setField(row, "channel", data.channel);
+    const status = setField(row, "status", data.status);
+    if (status) status.dataset.status = data.status;
+    setField(row, "code", data.code || "—");
+    setField(row, "dev_key", data.dev_key);
+    setTime(row, "virtual_at", data.virtual_at);
+    if (data.sent_at) setTime(row, "sent_at", data.sent_at); // null on an update: keep it
+    if (data.cost !== null && data.cost !== undefined) setField(row, "cost", data.cost.toFixed(4));
+  }
+
+  function filters() {
+    const value = (id) => (($(id) || {}).value || "").trim().toLowerCase();
+    return { q: value("#q"), to: value("#f-to"), template: value("#f-template"), status: value("#f-status") };
+  }
+
+  function matches(row, f) {
+    const text = (name) => (($(`[data-field="${name}"]`, row) || {}).textContent || "").toLowerCase();
+    if (f.to && !text("to").includes(f.to)) return false;
+    if (f.template && !`${text("template_id")} ${text("template_name")}`.includes(f.template)) return false;
+    if (f.status && ($('[data-field="status"]', row) || { dataset: {} }).dataset.status !== f.status) return false;
+    if (f.q) {
+      const all = ["to", "template_id", "template_name", "code", "status", "channel", "dev_key"].map(text).join(" ");
+      if (!`${all} ${row.dataset.id}`.toLowerCase().includes(f.q)) return false;
+    }
+    return true;
+  }
+
+  function applyFilters() {
+    const f = filters();
+    const rows = $$("#rows tr.msg");
+    let shown = 0;
+    rows.forEach((row) => { row.hidden = !matches(row, f); if (!row.hidden) shown += 1; });
+    const empty = $("#empty");
+    if (empty) empty.hidden = shown > 0;
+  }
+
+  function keepFiltersInAddress() {
+    const query = new URLSearchParams(location.search);
+    const f = filters();
+    [["q", f.q], ["to", f.to], ["template", f.template], ["status", f.status]].forEach(([k, v]) => {
+      if (v) query.set(k, v); else query.delete(k);
+    });
+    const rest = query.toString();
+    history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : ""));
+  }
+
+  function startInbox(table) {
+    const tbody = $("#rows");
+    const template = $("#row-template");
+    const limit = Number(table.dataset.limit) || 200;
+    const every = Number(table.dataset.pollMs) || 500;
+    const devKey = table.dataset.devKey;
+    let cursor = Number(table.dataset.cursor) || 0;
+
+    const build = (data) => { const row = template.content.firstElementChild.cloneNode(true); fill(row, data); return row; };
+
+    function apply(page) {
+      if (page.resync) {
+        tbody.replaceChildren(...page.messages.map(build));
+      } else {
+        [...page.messages].reverse().forEach((data) => {
+          const known = $(`tr.msg[data-id="${CSS.escape(data.message_id)}"]`, tbody);
+          if (known) { fill(known, data); return; }
+          const row = build(data);
+          row.classList.add("fresh");
+          tbody.prepend(row);
+        });
+        while (tbody.children.length > limit) tbody.lastElementChild.remove();
+      }
+      cursor = page.cursor;
+      showClock(page.clock);
+      if (page.messages.length || page.resync) applyFilters();
+    }
+
+    async function poll() {
+      try {
+        const query = new URLSearchParams({ after: String(cursor), limit: String(limit) });
+        if (devKey) query.set("dev_key", devKey);
+        const response = await fetch(`/_mock/inbox?${query}`, { headers: { Accept: "application/json" }, cache: "no-store" });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        apply(await response.json());
+        live(true);
+      } catch (error) {
+        live(false, error.message);
+      }
+      setTimeout(poll, document.hidden ? HIDDEN_POLL_MS : every);
+    }
+
+    $$("[data-filter], #q").forEach((input) => input.addEventListener("input", () => { applyFilters(); keepFiltersInAddress(); }));
+    const key = $("#f-key");
+    if (key) key.addEventListener("change", () => $("#filters").requestSubmit());
+    applyFilters();
+    setTimeout(poll, every);
+  }
+
+  function live(ok, why) {
+    const badge = $("#live");
+    if (!badge) return;
+    badge.textContent = ok ? "live" : `not live (${why}): retrying`;
+    badge.classList.toggle("down", !ok);
+  }
+
+  function showClock(clock) {
+    if (!clock) return;
+    const now = $("#virtual-now");
+    if (now) { now.textContent = hms(clock.now); now.setAttribute("datetime", clock.now); now.title = clock.now; }
+    const offset = $("#clock-offset");
+    if (offset) offset.textContent = clock.offset_seconds ? `(+${Math.round(clock.offset_seconds * 10) / 10} s)` : "";
+  }
+
+  // ---- a message's detail -------------------------------------------------------------------
+  function startDetail(detail) {
+    const id = detail.dataset.id;
+    const devKey = detail.dataset.devKey;
+    const every = Number(detail.dataset.pollMs) || 500;
+    let cursor = Number(detail.dataset.cursor) || 0;
+
+    async function refresh() {
+      const response = await fetch(location.href, { headers: { Accept: "text/html" }, cache: "no-store" });
+      if (!response.ok) return;
+      const fresh = $("#detail", new DOMParser().parseFromString(await response.text(), "text/html"));
+      if (fresh) { detail.replaceChildren(...fresh.childNodes); detail.dataset.cursor = fresh.dataset.cursor; }
+    }
+
+    async function poll() {
+      try {
+        const query = new URLSearchParams({ after: String(cursor), limit: "200", dev_key: devKey });
+        const response = await fetch(`/_mock/inbox?${query}`, { headers: { Accept: "application/json" }, cache: "no-store" });
+        if (response.ok) {
+          const page = await response.json();
+          cursor = page.cursor;
+          if (page.resync || page.messages.some((m) => m.message_id === id)) await refresh();
+        }
+      } catch (error) { /* the next poll tries again */ }
+      setTimeout(poll, document.hidden ? HIDDEN_POLL_MS : every);
+    }
+
+    detail.addEventListener("click", async (event) => {
+      const button = event.target.closest("[data-action]");
+      if (!button) return;
+      button.disabled = true;
+      const result = await control("POST", `/_mock/messages/${encodeURIComponent(id)}/${button.dataset.action}`, {});
+      const message = result.ok ? `Done: the message is now ${result.data.status}.` : `Refused (${result.status}): ${(result.data || {}).message || ""}`;
+      await refresh();
+      const box = $("#action-result");
+      if (box) box.textContent = message;
+    });
+    setTimeout(poll, every);
+  }
+
+  // ---- API Testing --------------------------------------------------------------------------
+  function startApiForm(form) {
+    const stored = JSON.parse(sessionStorage.getItem("otp-mock-key") || "{}");
+    ["dev_key", "dev_secret"].forEach((name) => { if (stored[name] && form.elements[name]) form.elements[name].value = stored[name]; });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const fields = form.elements;
+      const key = fields.dev_key.value;
+      const secret = fields.dev_secret.value;
+      sessionStorage.setItem("otp-mock-key", JSON.stringify({ dev_key: key, dev_secret: secret }));
+      let body;
+      try { body = requestBody(form); } catch (error) { showResponse(null, error.message); return; }
+      const headers = { Authorization: `Basic ${base64(`${key}:${secret}`)}`, "Content-Type": "application/json" };
+      if (fields.prefer && fields.prefer.value) headers.Prefer = `code=${fields.prefer.value}`;
+      try {
+        const response = await fetch(form.dataset.api, { method: "POST", headers, body: JSON.stringify(body) });
+        showResponse(response, await response.text());
+      } catch (error) {
+        showResponse(null, `The request failed: ${error.message}`);
+      }
+    });
+  }
+
+  function requestBody(form) {
+    const fields = form.elements;
+    if (form.id === "verify-form") return { message_id: fields.message_id.value.trim(), verify_code: fields.verify_code.value.trim() };
+    const template = { id: fields.template.value.trim() };
+    if (fields.language.value) template.language = fields.language.value;
+    if (fields.params.value.trim()) {
+      let params;
+      try { params = JSON.parse(fields.params.value); } catch (error) { throw new Error(`Params: expected a JSON object such as {"name": "Bob"}: ${error.message}`); }
+      template.params = params;
+    }
+    return { to: fields.to.value.trim(), template };
+  }
+
+  function showResponse(response, text) {
+    const status = $("#http-status");
+    const body = $("#response-body");
+    const links = $("#response-links");
+    links.replaceChildren();
+    if (!response) { status.textContent = text; status.className = "http-status bad"; body.textContent = ""; return; }
+    status.textContent = `HTTP ${response.status} ${response.statusText}`;
+    status.className = `http-status ${response.ok ? "ok" : "bad"}`;
+    let data = null;
+    try { data = JSON.parse(text); body.textContent = JSON.stringify(data, null, 2); } catch (error) { body.textContent = text; }
+    if (data && data.message_id && response.ok) {
+      const open = document.createElement("a");
+      open.href = messageUrl(data.message_id);
+      open.textContent = "Open the message (its code)";
+      const verify = document.createElement("a");
+      verify.href = `${CONSOLE}verify?message_id=${encodeURIComponent(data.message_id)}`;
+      verify.textContent = "Verify it";
+      links.append(open, " · ", verify);
+    }
+  }
+
+  // ---- Controls -----------------------------------------------------------------------------
+  function startControl(form) {
+    let armed = 0;
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (form.dataset.confirm && Date.now() - armed > 4000) {
+        armed = Date.now();
+        $("#control-result").textContent = form.dataset.confirm;
+        return;
+      }
+      const body = {};
+      new FormData(form).forEach((value, name) => { if (String(value).trim() !== "") body[name] = String(value).trim(); });
+      if (form.elements.namedItem("name") && !body.name) body.name = null;
+      if (event.submitter && event.submitter.dataset.seconds) body.advance_seconds = event.submitter.dataset.seconds;
+      if (body.advance_seconds !== undefined) body.advance_seconds = Number(body.advance_seconds);
+      const result = await control(form.dataset.method, form.dataset.path, body);
+      if (result.ok) { location.reload(); return; }
+      $("#control-result").textContent = `Refused (${result.status}): ${(result.data || {}).message || ""}`;
+    });
+  }
+
+  // ---- copying and the keyboard -------------------------------------------------------------
+  function codeOf(element) {
+    const row = element && element.closest ? element.closest("tr.msg") : null;
+    const code = row ? $('[data-field="code"]', row) : $("#code");
+    const text = code ? code.textContent.trim() : "";
+    return text && text !== "—" ? text : "";
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    if (button.dataset.copy === "curl") { copyText($("#curl").textContent, "the curl command"); return; }
+    const code = codeOf(button);
+    if (code) copyText(code, `code ${code}`); else toast("This message has no code");
+  });
+
+  function visibleRows() { return $$("#rows tr.msg").filter((row) => !row.hidden); }
+
+  function move(step) {
+    const rows = visibleRows();
+    if (!rows.length) return;
+    const current = document.activeElement ? document.activeElement.closest("tr.msg") : null;
+    let index = rows.indexOf(current);
+    index = index < 0 ? (step > 0 ? 0 : rows.length - 1) : Math.min(rows.length - 1, Math.max(0, index + step));
+    rows[index].focus();
+    rows[index].scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    const typing = target.matches && target.matches("input, select, textarea");
+    if (typing) {
+      if (event.key === "Escape") target.blur();
+      return;
+    }
+    const row = target.closest ? target.closest("tr.msg") : null;
+    switch (event.key) {
+      case "/": { const search = $("#q"); if (search) { event.preventDefault(); search.focus(); search.select(); } break; }
+      case "j": move(1); break;
+      case "k": move(-1); break;
+      case "Enter":
+        if (row && target === row) { const link = $("a.open", row); if (link) location.assign(link.href); }
+        break;
+      case "c": {
+        const code = codeOf(row || target);
+        if (code) copyText(code, `code ${code}`);
+        break;
+      }
+      case "Escape": {
+        const back = $("#back");
+        if (back) location.assign(back.href); else if (row) row.blur();
+        break;
+      }
+      default:
+    }
+  });
+
+  // ---- start --------------------------------------------------------------------------------
+  const table = $("#inbox");
+  if (table) startInbox(table);
+  const detail = $("#detail");
+  if (detail) startDetail(detail);
+  $$("form.api").forEach(startApiForm);
+  $$("form.control").forEach(startControl);
+})();
