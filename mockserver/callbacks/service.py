@@ -325,8 +325,12 @@ def _shown_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def delivery_view(delivery: Delivery) -> dict[str, Any]:
-    """A delivery as the log shows it (JSON-ready)."""
+    """A delivery as the log shows it (JSON-ready); `at`, `url`, `response_status` and `error`
+    are its last attempt's (None before the first), for a one-line summary."""
+    last = delivery.attempts[-1] if delivery.attempts else None
     return {
+        "at": _iso(last.at) if last else None, "url": last.url if last else None,
+        "response_status": last.status if last else None, "error": last.error if last else None,
         "id": delivery.id, "dev_key": delivery.tenant, "scope": delivery.scope or None, "kind": delivery.kind,
         "events": list(delivery.events), "message_ids": list(delivery.message_ids), "origin": delivery.origin,
         "status": delivery.status, "created_at": _iso(delivery.created_at),
