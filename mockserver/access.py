@@ -16,13 +16,14 @@ The control plane can read every code and reset all state, so:
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import urlsplit
 
 from mockserver.auth import KeyRing
 from mockserver.bodies import is_json_type
@@ -68,12 +69,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_AUTHORITY = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?")  # what a browser sends: no userinfo
+_ORIGIN = re.compile(r"(https?)://(" + _AUTHORITY.pattern + ")")
+
+
 def host_name(value: str) -> str:
-    """The name of a Host header, without its port."""
+    """The name of a Host header, without its port; a malformed one (`[::1]evil.com`,
+    `127.0.0.1:80@evil.com`) keeps its whole text, which names no host the mock answers to."""
     value = value.strip().lower()
-    if value.startswith("["):
-        return value.split("]", 1)[0] + "]"
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+    found = _AUTHORITY.fullmatch(value)
+    return found.group(1) if found and int(found.group(2) or 0) <= 65535 else value
 
 
 class ControlAccess:
@@ -99,19 +104,18 @@ class ControlAccess:
     def allowed_origin(self, origin: str, host: str | None = None) -> bool:
         """A loopback origin, one of `control_origins`, or the page's own (its host is the
         request's Host, which check_host has allowed): the console served on a LAN address."""
-        try:
-            parts = urlsplit(origin.strip().lower())
-            hostname = parts.hostname or ""
-        except ValueError:
+        origin = origin.strip().lower()
+        found = _ORIGIN.fullmatch(origin)
+        if found is None or int(found.group(4) or 0) > 65535:  # scheme://host[:port] only, as browsers send
             return False
-        if parts.scheme not in ("http", "https"):
-            return False
-        return is_loopback(hostname) or origin.rstrip("/").lower() in self.origins or \
-            (host is not None and parts.netloc == host.strip().lower())
+        return is_loopback(found.group(3)) or origin in self.origins or \
+            (host is not None and found.group(2) == host.strip().lower())
 
     def decide(self, request: ApiRequest, operation: str) -> Access:
         """The caller's access to `operation`, or ControlError (400, 401 or 403) saying why not."""
         self.check_host(request)
+        if operation not in PUBLIC:
+            self._check_site(request)
         if request.method not in _READS:
             self._check_change(request)
         access = self._who(request)
@@ -122,6 +126,18 @@ class ControlAccess:
         if not access.full and operation in ADMIN_ONLY:
             raise ControlError(403, f"{operation} is for the control token: it hands out every key's records")
         return access
+
+    def _check_site(self, request: ApiRequest) -> None:
+        """403 for a script of another site (Fetch Metadata: `Sec-Fetch-Site: cross-site`, not a
+        navigation) whose Origin is not allowed: it could not read the answer, but its requests
+        would still cost the mock (an inbox of 500 rows, a reset)."""
+        if request.header("sec-fetch-site") != "cross-site" or request.header("sec-fetch-mode") == "navigate":
+            return
+        origin = request.header("origin")
+        if origin is None or not self.allowed_origin(origin, request.header("host")):
+            shown = (origin or "none")[:80]
+            raise ControlError(403, f"a page of another site (Origin {shown!r}) may not use the control plane; "
+                                    "start the mock with --set control_origins=ORIGIN if that page is yours")
 
     def _check_change(self, request: ApiRequest) -> None:
         if not is_json_type(request.header("content-type")):
@@ -136,11 +152,16 @@ class ControlAccess:
     def _who(self, request: ApiRequest) -> Access:
         header = (request.header("authorization") or "").strip()
         scheme, _, credentials = header.partition(" ")
-        if scheme.lower() == "bearer" or (not header and self._cookie(request)):
-            given = credentials.strip() if header else self._cookie(request) or ""
-            if self.token is not None and hmac.compare_digest(given.encode(), self.token.encode()):
+        if scheme.lower() == "bearer":
+            if self.token is not None and hmac.compare_digest(credentials.strip().encode(), self.token.encode()):
                 return FULL
             raise ControlError(401, "the control token is wrong (it is printed when the mock starts)")
+        cookie = None if header or self.token is None else self._cookie(request)  # open: a stale cookie is moot
+        if cookie is not None:
+            if hmac.compare_digest(cookie.encode(), cookie_value(self.token or "").encode()):
+                return FULL
+            raise ControlError(401, "the console's cookie is from another run of the mock: open the "
+                                    "/?token=... address it printed at start")
         if scheme.lower() == "basic":
             try:
                 return Access(False, self.keys.authenticate(header, "control", time.time()))
@@ -154,7 +175,20 @@ class ControlAccess:
         if not raw:
             return None
         try:
-            morsel = SimpleCookie(raw).get(COOKIE)
+            morsel = SimpleCookie(raw).get(cookie_name(request.header("host")))
         except CookieError:
             return None
         return morsel.value if morsel is not None else None
+
+
+def cookie_name(host: str | None) -> str:
+    """The console's cookie for the port a page was served on: a browser sends a host's cookies
+    to every port of it, so two mocks on one machine each keep their own."""
+    port = (host or "").rpartition(":")[2] if (host or "").count(":") == 1 or (host or "").startswith("[") else ""
+    return f"{COOKIE}_{port}" if port.isascii() and port.isdigit() else COOKIE
+
+
+def cookie_value(token: str) -> str:
+    """What the cookie holds: a digest of the token, so the jar never holds the token itself
+    (another port of the host receives the cookie, not a Bearer token)."""
+    return hmac.new(token.encode(), b"otp-mock console cookie", hashlib.sha256).hexdigest()

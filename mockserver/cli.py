@@ -41,6 +41,14 @@ def settings_options(func: Any) -> Any:
     return func
 
 
+def session_settings_options(func: Any) -> Any:
+    """The settings flags that make sense for a certification session (it brings its own keys
+    file and scenario folder)."""
+    for index in reversed((0, 2, 3, 4, 6)):  # --settings, --templates-file, --spec, --seed, --set
+        func = _SETTINGS_OPTIONS[index](func)
+    return func
+
+
 def build_settings(settings_file: str | None, assignments: tuple[str, ...], **flags: Any) -> Settings:
     overrides: dict[str, Any] = {}
     for item in assignments:
@@ -54,7 +62,7 @@ def build_settings(settings_file: str | None, assignments: tuple[str, ...], **fl
 
 @click.group(epilog="Each command has flags of its own: `otp-mock serve --help` lists the serving flags "
                     "(--port, --seed, --scenario, --set NAME=VALUE ...), `otp-mock contract --help` the "
-                    "contract run's.")
+                    "contract run's, `otp-mock certify --help` a partner certification's.")
 @click.version_option(package_name="otp-mock-kit")
 def main() -> None:
     """A contract-driven mock of the EngageLab OTP API."""
@@ -339,6 +347,103 @@ def scenarios(**options: Any) -> None:
     click.echo("\nMagic test values (active unless magic_values is false):\n")
     for row in magic.table():
         click.echo(f"  {' or '.join(row.recipients):<48} {row.outcome}")
+
+
+@main.group(invoke_without_command=True)
+@click.option("--partner", default=None, help="The partner's name, as the report shows it.")
+@click.option("--profile", "profile", type=click.Path(dir_okay=False), default=None,
+              help="Certification profile (default: the shipped scenarios/certification.yaml).")
+@click.option("--run", "run", default=None, metavar="COMMAND",
+              help="Run COMMAND with OTP_BASE_URL, OTP_DEV_KEY and OTP_DEV_SECRET in its environment, then end "
+                   "(default: serve and wait for Ctrl-C or POST /_certify/end).")
+@click.option("--report-dir", type=click.Path(file_okay=False), default=None,
+              help="New or empty folder for the report (default: reports/certify/PARTNER-TIME).")
+@click.option("--signing-key", type=click.Path(dir_okay=False), default=None,
+              help="Ed25519 private key (PEM or OpenSSH) that signs the manifest.")
+@click.option("--timeout", type=click.FloatRange(min=1, max=86400), default=600, show_default=True,
+              help="Seconds the --run command may take before it is stopped.")
+@click.option("--duration", type=click.FloatRange(min=1, max=86400), default=None,
+              help="Serve mode: end the session after this many seconds.")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0 picks a free one).")
+@session_settings_options
+@click.pass_context
+def certify(ctx: click.Context, /, partner: str | None, profile: str | None, run: str | None, report_dir: str | None,
+            signing_key: str | None, timeout: float, duration: float | None, port: int, **options: Any) -> None:
+    """Certify a partner's integration: serve a session, judge its requests, write a report.
+
+    Exit status 0 only when every requirement passed, 1 otherwise, 2 for a bad flag or file.
+    `otp-mock certify verify REPORT_DIR` checks a report; `otp-mock certify keygen FILE` makes a key.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not partner:
+        raise click.UsageError("--partner NAME is required (or use `otp-mock certify verify REPORT_DIR`)")
+    from pathlib import Path
+
+    from mockserver.web.certify_run import Request
+    from mockserver.web.certify_run import certify as run_session
+
+    logging.getLogger("waitress").setLevel(logging.ERROR)
+    signal.signal(signal.SIGTERM, _interrupt)  # ends the session like Ctrl-C: the report is still written
+    try:
+        request = Request(partner, profile, run, Path(report_dir) if report_dir else None, signing_key, timeout,
+                          duration, port, build_settings(**options))
+        outcome = run_session(request, click.echo)
+    except MockError as exc:
+        raise Failure(str(exc)) from None
+    _summarise(outcome.report, outcome.folder)
+    sys.exit(outcome.exit_code)
+
+
+def _summarise(report: dict[str, Any], folder: Any) -> None:
+    summary = report["summary"]
+    click.echo(f"Certification of {report['partner']}: {report['result']} ({summary['PASSED']} passed, "
+               f"{summary['FAILED']} failed, {summary['WARNING']} warnings, {summary['SKIPPED']} skipped; "
+               f"{summary['requests']} requests)")
+    for row in report["requirements"]:
+        if row["result"] != "PASSED":
+            click.echo(f"  {row['result']:<8} {row['id']}: {row['reason']}")
+    click.echo(f"Report: {folder}/report.html (report.json, junit.xml, manifest.json)")
+
+
+@certify.command("verify")
+@click.argument("report_dir", type=click.Path(file_okay=False))
+@click.option("--public-key", type=click.Path(dir_okay=False), default=None,
+              help="The certifier's Ed25519 public key (PEM or ssh-ed25519): the signature must be its.")
+def certify_verify(report_dir: str, public_key: str | None) -> None:
+    """Check a report package offline: every file's SHA-256, the manifest, the signature, the expiry."""
+    from pathlib import Path
+
+    from mockserver.certify.manifest import load_public_key, verify
+
+    try:
+        key = load_public_key(public_key) if public_key else None
+    except MockError as exc:
+        raise Failure(str(exc)) from None
+    problems, notes = verify(Path(report_dir), key)
+    for problem in problems:
+        click.echo(f"FAILED: {problem}", err=True)
+    for note in notes:
+        click.echo(f"note: {note}")
+    if problems:
+        sys.exit(1)
+    click.echo(f"ok: {report_dir} is intact (every file matches manifest.json)")
+
+
+@certify.command("keygen")
+@click.argument("key_file", type=click.Path(dir_okay=False))
+def certify_keygen(key_file: str) -> None:
+    """Make an Ed25519 key pair for --signing-key: KEY_FILE (private, owner-only) and KEY_FILE.pub."""
+    from pathlib import Path
+
+    from mockserver.certify.manifest import new_key_files
+
+    try:
+        public = new_key_files(Path(key_file))
+    except MockError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"private key: {key_file} (keep it secret); public key: {public} (give it to whoever verifies)")
 
 
 def _register_contract() -> None:

@@ -116,7 +116,7 @@ def _inbox(http: ControlHttp, call: Call) -> Any:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise ControlError(400, f"after: expected a cursor >= 0 (the 'cursor' of the last page), got {raw!r}")
     page = http.plane.inbox(int(raw), call.dev_key(), call.int_arg("limit", 50, 500))
-    return {"messages": [row.as_json() for row in page.rows], "cursor": page.cursor, "resync": page.resync,
+    return {"messages": page.rows_json, "cursor": page.cursor, "resync": page.resync,
             "clock": http.plane.clock(call.dev_key()).as_json()}
 
 

@@ -145,9 +145,11 @@ def make_client(validator: ResponseValidator, clock: ManualClock) -> Iterator[Ca
     yield make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium through Playwright (tests/browser.py), one per test session."""
+    """Debian's Chromium through Playwright (tests/browser.py), one per test module: Playwright's
+    sync API runs an asyncio loop in the main thread while it is open, so a session-wide browser
+    would make every later `asyncio.run` fail ("cannot be called from a running event loop")."""
     from browser import chromium
 
     with chromium() as running:

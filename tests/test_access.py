@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from conftest import PHONE, Client, basic
+from mockserver.access import cookie_name, cookie_value
+from mockserver.mock import OtpMock
 
 TOKEN = "t0ken-for-tests"
 
@@ -47,6 +49,14 @@ def test_a_host_the_mock_does_not_answer_to_is_refused(client: Client, host: str
     assert "--allowed-host" in reply.get_json()["message"]
 
 
+@pytest.mark.parametrize("host", ["[::1]evil.com", "[::1].evil.com:80", "127.0.0.1:80@evil.com", "localhost:99999",
+                                  "127.0.0.1:8090/x"])
+def test_a_malformed_host_names_no_host_the_mock_answers_to(host: str) -> None:
+    """Forms no browser sends; read strictly, they are refused (the mock object, as a raw client sends them)."""
+    reply = OtpMock({"seed": 1}).handle("GET", "/_mock/messages", {"Host": host})
+    assert reply.status == 403, (host, reply.body)
+
+
 @pytest.mark.parametrize("host", ["localhost", "localhost:8090", "127.0.0.1:8090", "[::1]:8090", "127.0.0.2"])
 def test_loopback_hosts_are_answered(client: Client, host: str) -> None:
     assert client.get("/_mock/messages", key=None, headers={"Host": host}).status_code == 200
@@ -77,7 +87,8 @@ def test_a_form_post_with_an_empty_body_cannot_reset(client: Client) -> None:
 
 @pytest.mark.parametrize(("origin", "status"), [
     ("https://evil.example", 403), ("null", 403), ("http://localhost.evil.example", 403),
-    ("http://127.0.0.1.nip.io", 403),
+    ("http://127.0.0.1.nip.io", 403), ("http://evil.com\\@localhost", 403), ("http://localhost:abc", 403),
+    ("http://localhost:99999", 403), ("http://user@localhost:5173", 403),
     ("http://localhost:5173", 200), ("http://127.0.0.1:3000", 200), ("https://[::1]:8443", 200),
 ])
 def test_a_change_from_a_browser_needs_an_allowed_origin(client: Client, origin: str, status: int) -> None:
@@ -89,6 +100,19 @@ def test_control_origins_add_origins(make_client: Any) -> None:
     client = make_client(control_origins=["https://app.example.com"])
     headers = {"Origin": "https://app.example.com"}
     assert client.post("/_mock/clock", key=None, json={"advance_seconds": 1}, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(("headers", "status"), [
+    ({"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}, 403),  # a foreign page's script
+    ({"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors", "Origin": "https://evil.example"}, 403),
+    ({"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}, 200),  # a link followed to the mock
+    ({"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "cors", "Origin": "http://localhost:5173"}, 200),
+    ({"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}, 200),
+])
+def test_a_script_of_another_site_cannot_even_read(client: Client, headers: dict[str, str], status: int) -> None:
+    reply = client.get("/_mock/inbox?limit=500", key=None, headers=headers)
+    assert reply.status_code == status, reply.get_json()
+    assert client.get("/_mock/health", key=None, headers=headers).status_code == 200  # public routes stay public
 
 
 # -- the token --------------------------------------------------------------------------------------
@@ -106,10 +130,19 @@ def test_with_a_token_anonymous_callers_get_only_the_public_routes(guarded: Clie
 def test_the_token_opens_everything_as_bearer_or_cookie(guarded: Client) -> None:
     message_id = sent(guarded, "team-a", "pw-a")
     assert guarded.get(f"/_mock/messages/{message_id}", key=None, headers=bearer()).status_code == 200
-    guarded.raw.set_cookie("otp_mock_token", TOKEN)
+    guarded.raw.set_cookie("otp_mock_token", cookie_value(TOKEN))  # what the console's ?token= sets
     assert guarded.get(f"/_mock/messages/{message_id}", key=None).status_code == 200
+    guarded.raw.set_cookie("otp_mock_token", TOKEN)  # the token itself never sits in the cookie jar
+    assert guarded.get(f"/_mock/messages/{message_id}", key=None).status_code == 401
     guarded.raw.set_cookie("otp_mock_token", "wrong")
     assert guarded.get(f"/_mock/messages/{message_id}", key=None).status_code == 401
+
+
+def test_the_cookie_is_per_port_and_moot_on_an_open_mock(client: Client) -> None:
+    assert cookie_name("127.0.0.1:8090") == "otp_mock_token_8090" and cookie_name("[::1]:9000") == "otp_mock_token_9000"
+    assert cookie_name("localhost") == "otp_mock_token" and cookie_name(None) == "otp_mock_token"
+    client.raw.set_cookie("otp_mock_token", "from-another-mock")  # an open mock: a stale cookie changes nothing
+    assert client.get("/_mock/messages", key=None).status_code == 200
 
 
 def test_a_wrong_token_is_401(guarded: Client) -> None:

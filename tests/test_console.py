@@ -3,11 +3,17 @@ the security headers, escaping on the server, `/` as HTML or JSON, the deep link
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import re
+import shlex
+from pathlib import Path
 
 from flask.testing import FlaskClient
 from receiver import receiver
 
+from mockserver.access import cookie_value
 from mockserver.app import create_app
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -77,7 +83,8 @@ def test_a_token_in_the_address_becomes_a_strict_cookie() -> None:
     taken = client.get("/_mock/console/?token=t0ken-for-tests&dev_key=team", headers=HTML)
     assert taken.status_code == 303 and taken.headers["Location"] == "/_mock/console/?dev_key=team"
     cookie = taken.headers["Set-Cookie"]
-    assert "otp_mock_token=t0ken-for-tests" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert f"otp_mock_token={cookie_value('t0ken-for-tests')}" in cookie and "t0ken-for-tests" not in cookie
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     page = client.get("/_mock/console/?dev_key=team", headers=HTML)  # the test client keeps the cookie
     assert page.status_code == 200 and b"History Records" in page.data
     assert client.get("/_mock/inbox").status_code == 200  # the page's polls carry the same cookie
@@ -126,3 +133,33 @@ def test_a_messages_detail_shows_its_callback_deliveries() -> None:
             assert ">200 " in section
     finally:
         app.mock.close()  # type: ignore[attr-defined]
+
+
+def test_the_curl_command_quotes_a_hostile_dev_key() -> None:
+    client = create_app({"seed": 3}).test_client()
+    hostile = "a'$(touch /tmp/otp-mock-pwned)'b"
+    reply = client.post("/v1/messages", json={"to": "+6591234599", "template": {"id": "sms-default"}},
+                        headers={"Authorization": "Basic " + base64.b64encode(f"{hostile}:s".encode()).decode()})
+    page = client.get(f"/_mock/console/messages/{reply.json['message_id']}", headers=HTML).data.decode()
+    shown = html.unescape(re.search(r'<pre class="curl" id="curl">(.*?)</pre>', page, re.S).group(1))  # type: ignore[union-attr]
+    words = shlex.split(shown)  # what a shell makes of it: the dev_key stays one word, nothing runs
+    assert words[:4] == ["curl", "-sS", "-u", f"{hostile}:YOUR_DEV_SECRET"]
+    assert words[-1] == "http://localhost/v1/verifications" and json.loads(words[-2])["message_id"]
+
+
+def test_a_key_s_pages_name_no_other_key(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys:\n  - {dev_key: team, dev_secret: pw}\n  - {dev_key: secret-partner, dev_secret: pw2}\n")
+    client = create_app({"seed": 3, "keys_file": str(keys), "control_token": "t0ken-for-tests"}).test_client()
+    for path in ("/", "/_mock/console/send", "/_mock/console/verify", "/_mock/console/controls"):
+        page = client.get(path, headers={**HTML, **AUTH})
+        assert page.status_code == 200 and b"secret-partner" not in page.data and b'value="team"' in page.data, path
+    full = client.get("/_mock/console/send", headers={**HTML, "Authorization": "Bearer t0ken-for-tests"})
+    assert b"secret-partner" in full.data
+
+
+def test_console_paths_flask_does_not_know_are_checked_and_guarded() -> None:
+    client = create_app({"seed": 3}).test_client()
+    assert client.get("/_mock/console//?token=abc", headers={**HTML, "Host": "evil.example"}).status_code == 403
+    missing = client.get("/_mock/console//nowhere", headers=HTML)
+    assert missing.status_code == 404 and "frame-ancestors 'none'" in missing.headers["Content-Security-Policy"]

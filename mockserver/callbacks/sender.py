@@ -26,6 +26,7 @@ class Sender:
         self._pid = 0
         self._lock = threading.Lock()
         self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def ensure(self) -> None:
         if self._pid == os.getpid():  # the common case, without the lock
@@ -35,11 +36,17 @@ class Sender:
                 return
             self._pid = os.getpid()
             self._stopped = threading.Event()
-        threading.Thread(target=self._run, name="callbacks", daemon=True).start()
+            thread = self._thread = threading.Thread(target=self._run, name="callbacks", daemon=True)
+        thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 2.0) -> None:
+        """End this process's sender, waiting up to `wait` seconds for a pass under way (an
+        attempt lasts at most callback_timeout_seconds; one cut short is retried by its lease)."""
         self._stopped.set()
         self._pid = 0
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and thread.ident is not None:
+            thread.join(wait)
 
     def pass_once(self) -> int:
         """Route what is new and attempt what is due; returns how much was done."""

@@ -106,5 +106,7 @@ SCENARIO: dict[str, Any] = {
             },
         },
         "rules": {"type": "array", "items": RULE},
+        "certification": {"type": "object", "description": "A certification profile (`otp-mock certify`, "
+                          "checked by mockserver/certify/schema.py); the scenario engine ignores it."},
     },
 }

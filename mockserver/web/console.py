@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
+import shlex
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from mockserver.access import COOKIE, Access
+from mockserver.access import Access, cookie_name, cookie_value
 from mockserver.errors import ControlError
 from mockserver.mock import OtpMock
 from mockserver.pipeline import ApiRequest
@@ -61,9 +61,6 @@ class Reader:
 def console_blueprint() -> Blueprint:
     pages = Blueprint("console", __name__, url_prefix=PREFIX, static_folder="static",
                       template_folder="templates")
-    pages.before_request(_gate)
-    pages.context_processor(lambda: {"process_id": os.getpid()})  # which worker served a page
-    pages.after_request(_secure)
     pages.add_url_rule("/", "inbox", _inbox_page)
     pages.add_url_rule("/messages/<path:message_id>", "message", _message_page)
     pages.add_url_rule("/latest", "latest", _latest_page)
@@ -75,9 +72,10 @@ def console_blueprint() -> Blueprint:
 
 def register_console(app: Flask) -> None:
     """The console's pages under /_mock/console/, and `/` for a browser (see web/wsgi.py)."""
+    app.url_map.merge_slashes = False  # no redirect of //paths before the access checks
     app.register_blueprint(console_blueprint())
     app.add_url_rule("/", "root", _inbox_page, methods=["GET", "HEAD"])
-    app.before_request(_root_gate)
+    app.before_request(_gate)  # every console path, a 404 too: Host, token and who
     app.after_request(_secure)
 
 
@@ -86,13 +84,13 @@ def _mock() -> OtpMock:
 
 
 # access -------------------------------------------------------------------------------------
-def _root_gate() -> BaseResponse | None:
-    return _gate() if request.endpoint == "root" else None
+def _is_console() -> bool:
+    return request.path == "/" or request.path.startswith(PREFIX)
 
 
 def _gate() -> BaseResponse | None:
     """The control plane's access rules for a page; `?token=` becomes the console's cookie."""
-    if request.endpoint == "console.static":
+    if not _is_console() or request.endpoint == "console.static":
         return None
     mock = _mock()
     token = request.args.get("token")
@@ -107,8 +105,9 @@ def _gate() -> BaseResponse | None:
 
 
 def _take_token(mock: OtpMock, token: str) -> BaseResponse:
-    """A right token is kept in an HttpOnly cookie and taken out of the address (so it is not in
-    the history or a Referer); a wrong one is refused."""
+    """A right token becomes an HttpOnly cookie holding a digest of it, named for the port, and
+    the address is redirected without it (no Referer carries it; the history keeps the first
+    address, as for any link); a wrong one is refused."""
     try:
         mock.access.check_host(_as_request())
     except ControlError as error:
@@ -118,13 +117,20 @@ def _take_token(mock: OtpMock, token: str) -> BaseResponse:
         return _refused(401, "that token is not the control token (it is printed when the mock starts)")
     rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
     response = redirect(request.path + (f"?{rest}" if rest else ""), 303)
-    response.set_cookie(COOKIE, expected, httponly=True, samesite="Strict", path="/")
+    response.set_cookie(cookie_name(request.host), cookie_value(expected), httponly=True, samesite="Strict",
+                        path="/")
     return response
 
 
 def _as_request() -> ApiRequest:
     headers = {k.lower(): v for k, v in request.headers.items()}
     return ApiRequest(request.method, request.path, headers, b"", {}, False, request.query_string.decode("latin-1"))
+
+
+def _key_names() -> list[str]:
+    """The dev_keys the pages offer: the keys file's with full access, the caller's own else."""
+    access = _access()
+    return _mock().keys.names() if access.full else [access.dev_key] if access.dev_key else []
 
 
 def _access() -> Access:
@@ -139,7 +145,7 @@ def _refused(status: int, message: str) -> Response:
 
 def _secure(response: Response) -> Response:
     """Every page: our own files only, no framing, no sniffing, no caching of codes."""
-    if request.blueprint == "console" or request.endpoint == "root":
+    if _is_console():
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -162,7 +168,7 @@ def _inbox_page() -> Response | str:
     if page.status != 200:
         return _failed(page)
     rows = page.body["messages"]
-    keys = sorted({*(r["dev_key"] for r in rows), *([dev_key] if dev_key else []), *_mock().keys.names()})
+    keys = sorted({*(r["dev_key"] for r in rows), *([dev_key] if dev_key else []), *_key_names()})
     return render_template("console/inbox.html", page="inbox", rows=rows, cursor=page.body["cursor"],
                            clock=page.body["clock"], dev_key=dev_key or "", keys=keys, statuses=STATUSES,
                            filters={k: request.args.get(k, "") for k in ("q", "to", "template", "status")},
@@ -201,12 +207,12 @@ def _latest_page() -> BaseResponse:
 
 
 def _send_page() -> str:
-    return render_template("console/send.html", page="send", keys=_mock().keys.names(),
+    return render_template("console/send.html", page="send", keys=_key_names(),
                            templates=_template_choices(), errors=_errors_of("send_otp"), languages=_languages())
 
 
 def _verify_page() -> str:
-    return render_template("console/verify.html", page="verify", keys=_mock().keys.names(),
+    return render_template("console/verify.html", page="verify", keys=_key_names(),
                            message_id=request.args.get("message_id", ""), errors=_errors_of("verify_otp"))
 
 
@@ -219,7 +225,7 @@ def _controls_page() -> Response | str:
     if clock.status != 200:
         return _failed(clock)
     return render_template("console/controls.html", page="controls", scenarios=scenarios.body,
-                           clock=clock.body, keys=_mock().keys.names(), scoped=not _access().full,
+                           clock=clock.body, keys=_key_names(), scoped=not _access().full,
                            own_key=_access().dev_key or "")
 
 
@@ -254,14 +260,12 @@ def _verify_view(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _verify_curl(message: dict[str, Any]) -> str:
+    """The curl command that verifies a message, every part quoted for a POSIX shell (a dev_key
+    is the client's to choose: it may hold quotes, `$(...)` or spaces)."""
     body = json.dumps({"message_id": message["message_id"], "verify_code": message.get("code") or ""})
-    host = request.host_url.rstrip("/")
-    return (f"curl -sS -u '{message['dev_key']}:YOUR_DEV_SECRET' -H 'Content-Type: application/json' "
-            f"-d '{_shell_quoted(body)}' {host}/v1/verifications")
-
-
-def _shell_quoted(text: str) -> str:
-    return text.replace("'", "'\\''")
+    url = request.host_url.rstrip("/") + "/v1/verifications"
+    return " ".join(["curl -sS -u", shlex.quote(f"{message['dev_key']}:YOUR_DEV_SECRET"),
+                     "-H 'Content-Type: application/json' -d", shlex.quote(body), shlex.quote(url)])
 
 
 def _deliveries(reader: Reader, message_id: str) -> list[dict[str, Any]] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import time
 from typing import Any
 
 from waitress.channel import HTTPChannel
@@ -18,6 +19,8 @@ from waitress.task import ErrorTask, WSGITask
 
 FAULT_KEY = "otp_mock.fault"
 TRANSPORT_KEY = "otp_mock.transport"
+LINGER_SECONDS = 2.0  # how long a refused request's unread bytes are drained before the socket closes
+LINGER_BYTES = 8 << 20  # and at most this many
 
 
 class FaultTask(WSGITask):
@@ -71,12 +74,58 @@ class EnvelopeErrorTask(ErrorTask):
         self.response_headers = [*self.response_headers, ("Content-Type", "application/json")]
         self.set_close_on_finish()
         self.content_length = len(body)
+        if isinstance(self.channel, FaultChannel):  # the client may still be sending the body this refuses
+            self.channel.linger = True
         self.write(body)
 
 
 class FaultChannel(HTTPChannel):
+    """A channel whose tasks can misbehave on purpose, and which closes gracefully after a
+    refusal waitress made before reading the whole request (a body over max_body_bytes): it
+    stops writing, drains what the client still sends for LINGER_SECONDS at most, then closes.
+    A plain close with unread bytes makes the kernel send a RST, which can destroy the refusal
+    before the client reads it (Apache's "lingering close")."""
+
     task_class = FaultTask
     error_task_class = EnvelopeErrorTask
+    linger = False
+    _linger_until = 0.0
+    _drained = 0
+
+    def handle_close(self) -> None:
+        if not self.linger or self._linger_until or self.socket is None:
+            super().handle_close()
+            return
+        try:
+            self.socket.shutdown(socket.SHUT_WR)
+        except OSError:
+            super().handle_close()
+            return
+        self._linger_until = time.monotonic() + LINGER_SECONDS
+
+    def readable(self) -> bool:
+        if not self._linger_until:
+            return bool(super().readable())
+        if time.monotonic() > self._linger_until or self._drained > LINGER_BYTES:
+            super().handle_close()
+            return False
+        return self.connected
+
+    def writable(self) -> bool:
+        return False if self._linger_until else bool(super().writable())
+
+    def handle_read(self) -> None:
+        if not self._linger_until:
+            super().handle_read()
+            return
+        try:
+            data = self.socket.recv(65536) if self.socket is not None else b""
+        except OSError:
+            data = b""
+        if not data:  # the client is done (or gone): close for good
+            super().handle_close()
+            return
+        self._drained += len(data)
 
 
 def install(server: Any) -> None:

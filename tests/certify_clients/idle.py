@@ -1,0 +1,4 @@
+"""A partner command that makes no request at all."""
+
+if __name__ == "__main__":
+    pass
