@@ -85,3 +85,19 @@ def test_a_scenario_naming_an_undocumented_error_is_refused(tmp_path: Path, make
         "    reply: {pass: {fail_delivery: {status: sent_failed, error: 9999}}}\n")
     listed = make_client(scenarios_dir=str(tmp_path)).get("/_mock/scenarios", key=None).get_json()
     assert "error 9999 is not a documented code" in listed["errors"][0]["message"]
+
+
+def test_the_control_planes_fail_delivery_is_the_same_failed_delivery(client: Client) -> None:
+    message_id = client.send().get_json()["message_id"]
+    bad = client.post(f"/_mock/messages/{message_id}/fail-delivery", key=None, json={"error_code": 4242})
+    assert bad.status_code == 400 and "error_code" in bad.get_json()["message"]
+    failed = client.post(f"/_mock/messages/{message_id}/fail-delivery", key=None, json={})
+    assert failed.status_code == 200 and steps(client, message_id)[-1] == ("delivered_failed", "whatsapp", 5012)
+    again = client.post(f"/_mock/messages/{message_id}/fail-delivery", key=None, json={"error_code": 5018})
+    assert again.status_code == 409 and "failed already" in again.get_json()["message"]
+    assert_error(client.verify(message_id, client.code_of(message_id)), 400, 3003, "never delivered")
+    client.advance(TTL + 1)  # neither verifies nor times out, as a magic recipient's
+    assert steps(client, message_id)[-1][0] == "delivered_failed"
+    magic = client.send(to="+12025550162").get_json()["message_id"]
+    refused = client.post(f"/_mock/messages/{magic}/fail-delivery", key=None, json={})
+    assert refused.status_code == 409  # one notion of a failed delivery: it failed already
