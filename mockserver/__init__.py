@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mockserver.app import create_app
+    from mockserver.callbacks.signing import verify_callback_id
     from mockserver.config import Settings
     from mockserver.contract import Contract, default_spec_path
     from mockserver.errors import ApiError, ConfigError, ContractError, ContractViolation, ControlError, MockError
@@ -39,6 +40,7 @@ __all__ = [
     "StreamEvent",
     "create_app",
     "default_spec_path",
+    "verify_callback_id",
 ]
 __version__ = "0.1.0"
 
@@ -57,6 +59,7 @@ _LAZY = {
     "StreamEvent": "mockserver.events",
     "create_app": "mockserver.app",
     "default_spec_path": "mockserver.contract",
+    "verify_callback_id": "mockserver.callbacks.signing",
 }
 
 

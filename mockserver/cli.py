@@ -245,6 +245,62 @@ def _interrupt(*_: Any) -> None:
 
 
 @main.command()
+@click.option("--forward-to", "forward_to", default=None, metavar="URL",
+              help="Your receiver: each verified delivery is posted there as it came (body and headers).")
+@click.option("--mock", "mock_url", default="http://127.0.0.1:8090", show_default=True,
+              help="The running mock to listen to.")
+@click.option("--dev-key", default=None, help="Only this dev_key's callbacks (default: everyone's).")
+@click.option("--port", type=int, default=0, help="The listener's port on 127.0.0.1 (default: a free one).")
+@click.option("--username", default="otp-mock-listen", show_default=True, help="The signature's username.")
+@click.option("--secret", default=None, help="The signature's secret (default: made up, and printed).")
+@click.option("--control-token", envvar="OTP_MOCK_CONTROL_TOKEN", default=None, metavar="TOKEN",
+              help="The mock's control token, when it has one (or OTP_MOCK_CONTROL_TOKEN).")
+def listen(forward_to: str | None, mock_url: str, dev_key: str | None, port: int, username: str,
+           secret: str | None, control_token: str | None) -> None:
+    """Receive a running mock's callbacks here: verify, print and forward each (like `stripe listen`)."""
+    import threading
+
+    from mockserver.callbacks.listen import Listener, ListenError
+
+    try:
+        listener = Listener(mock_url, forward_to, dev_key=dev_key, token=control_token, port=port,
+                            username=username, secret=secret, out=lambda line: click.echo(line))
+    except OSError as exc:
+        raise Failure(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from None
+    except ListenError as exc:
+        raise Failure(str(exc)) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    thread = threading.Thread(target=listener.serve, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        shown = listener.register()
+    except ListenError as exc:
+        stop.set()
+        thread.join(5)
+        raise Failure(str(exc)) from None
+    whose = f"dev_key {dev_key}'s" if dev_key else "everyone's"
+    click.echo(f"Ready: {whose} callbacks of {mock_url} come to {listener.url}"
+               + (f" and go on to {forward_to}" if forward_to else " (printed only: no --forward-to)"))
+    secret_line = "the --secret you gave" if secret else listener.secret
+    click.echo(f"Signature: username {username}, secret {secret_line} (verify with verify_callback_id)")
+    probe = shown.get("probe") or {}
+    click.echo(f"The mock's URL check: {'passed' if probe.get('ok') else probe.get('error') or 'skipped'}")
+    click.echo("Press Ctrl-C to stop.")
+    sys.stdout.flush()
+    while thread.is_alive() and not stop.wait(0.2):
+        sys.stdout.flush()
+    try:
+        removed = listener.unregister()
+    except ListenError:
+        removed = False
+    thread.join(5)
+    click.echo("Stopped; the callback configuration was removed." if removed else
+               "Stopped; the mock's callback configuration could not be removed (is the mock still up?).")
+
+
+@main.command()
 @settings_options
 def check(**options: Any) -> None:
     """Validate the contract, settings, keys file, starting templates and every scenario file."""

@@ -67,6 +67,18 @@ class Settings:
     max_scenario_keys: int = 1000  # dev_keys with a scenario of their own
     housekeeping_seconds: float = 1.0  # purge and caps run at most this often per process
     store: str = "memory"  # or sqlite:PATH (durable, shared by processes)
+    # callbacks (webhooks): what EngageLab does not document is a setting with a default
+    callback_url: str | None = None  # everyone's callback URL (a dev_key's own, set at run time, wins)
+    callback_username: str | None = None  # with callback_secret: the X-CALLBACK-ID signature
+    callback_secret: str | None = None
+    callback_authorization: str | None = None  # sent verbatim as the Authorization header
+    callbacks_file: str | None = None  # YAML: dev_key (or "*" for everyone) -> url, username, secret...
+    callback_targets: str = "private"  # where callbacks may go: loopback, private (networks) or any
+    callback_timeout_seconds: float = 3.0  # one attempt's whole exchange (EngageLab's URL check: 3 s)
+    callback_retry_seconds: tuple[str, ...] = ("5", "30", "300", "1800", "7200")  # real-time delays of retries
+    callback_batch_size: int = 100  # rows in one envelope at most
+    callback_linger_seconds: float = 0.2  # how often a process routes new events into envelopes
+    max_deliveries: int = 10_000  # callback deliveries the log keeps
     # checking the mock itself
     validate_responses: str = "log"
     validate_requests: bool = True  # off only for deliberately broken mocks (drift tests)
@@ -78,11 +90,11 @@ class Settings:
         for name in ("max_verify_attempts", "max_body_bytes", "max_json_depth", "max_events",
                      "journal_body_limit", "max_messages", "max_tenants", "max_progress", "threads",
                      "worker_threads", "max_recipients", "max_message_bytes", "max_key_bytes", "max_templates",
-                     "max_scenario_keys"):
+                     "max_scenario_keys", "callback_batch_size", "max_deliveries"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name}: expected a positive number, got {getattr(self, name)}")
         for name in ("retention_seconds", "max_delay_seconds", "hang_seconds", "delivery_delay_seconds",
-                     "housekeeping_seconds"):
+                     "housekeeping_seconds", "callback_linger_seconds"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"setting {name}: expected a finite number of seconds >= 0, got {value}")
@@ -91,6 +103,13 @@ class Settings:
                 raise ConfigError(f"setting cors_origins: expected '*', 'off' or origins such as "
                                   f"http://localhost:5173, got {origin!r}")
         price_table(self.prices)
+        _one_of("callback_targets", self.callback_targets, ("loopback", "private", "any"))
+        if not (math.isfinite(self.callback_timeout_seconds) and 0 < self.callback_timeout_seconds <= 60):
+            raise ConfigError(f"setting callback_timeout_seconds: expected seconds from 0 to 60, "
+                              f"got {self.callback_timeout_seconds}")
+        if self.callback_batch_size > 1000:
+            raise ConfigError(f"setting callback_batch_size: expected at most 1000, got {self.callback_batch_size}")
+        retry_schedule(self.callback_retry_seconds)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"setting port: expected 0..65535, got {self.port}")
 
@@ -124,6 +143,22 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+MAX_RETRIES, MAX_RETRY_DELAY = 20, 86400.0
+
+
+def retry_schedule(values: tuple[str, ...]) -> tuple[float, ...]:
+    """The delays (real seconds) before each retry of a failed callback: at most 20, each at
+    most a day; an empty schedule makes one attempt only."""
+    try:
+        delays = tuple(float(v) for v in values)
+    except ValueError:
+        raise ConfigError(f"setting callback_retry_seconds: expected numbers of seconds, got {values!r}") from None
+    if len(delays) > MAX_RETRIES or not all(math.isfinite(d) and 0 <= d <= MAX_RETRY_DELAY for d in delays):
+        raise ConfigError(f"setting callback_retry_seconds: expected at most {MAX_RETRIES} delays of 0 to "
+                          f"{int(MAX_RETRY_DELAY)} s, got {values!r}")
+    return delays
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -12,12 +12,14 @@ status it would answer and a message saying what to change.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mockserver.callbacks.service import EVERYONE, Callbacks
 from mockserver.contract import Contract
 from mockserver.errors import ApiError, ControlError
 from mockserver.events import TYPES, StreamEvent
@@ -67,8 +69,11 @@ class EventPage:
 
 class ControlPlane:
     def __init__(self, service: OtpService, scenarios: ScenarioEngine, journal: Journal, contract: Contract,
-                 max_scenario_keys: int = 1000, prices: Mapping[str, float] | None = None) -> None:
+                 max_scenario_keys: int = 1000, prices: Mapping[str, float] | None = None,
+                 callbacks: Callbacks | None = None, wake_sender: Callable[[], None] = lambda: None) -> None:
         self.service = service
+        self.callbacks = callbacks
+        self._wake_sender = wake_sender
         self._inbox = Inbox(service.store, service.now, prices or {})
         self.max_scenario_keys = max_scenario_keys
         self.store = service.store
@@ -139,9 +144,14 @@ class ControlPlane:
         """End a message's code now (its timeout is recorded at once)."""
         return self._change(message_id, self.service.expire_now)
 
-    def fail_delivery(self, message_id: str) -> SentMessage:
-        """Record that a message was not delivered (`delivered_failed`)."""
-        return self._change(message_id, self.service.fail_delivery)
+    def fail_delivery(self, message_id: str, error_code: Any = None) -> SentMessage:
+        """Record that a message was not delivered (`delivered_failed` with an error code: one
+        of the contract's, 5012 by default), as a magic recipient's failed delivery is."""
+        if error_code is not None and (isinstance(error_code, bool) or error_code not in self.contract.errors):
+            known = ", ".join(str(c) for c in sorted(self.contract.errors))
+            raise ControlError(400, f"error_code: expected one of the contract's error codes ({known}), "
+                                    f"got {str(error_code)[:40]!r}")
+        return self._change(message_id, functools.partial(self.service.fail_delivery, error_code=error_code or 0))
 
     def _change(self, message_id: str, change: Any) -> SentMessage:
         tenant = self.message(message_id).dev_key
@@ -176,6 +186,8 @@ class ControlPlane:
         self.store.advance_clock(float(seconds), dev_key)
         while self.service.settle_due() > 0:  # bounded: each message settles once per timed step
             pass
+        if self.callbacks is not None and seconds:
+            self.callbacks.clock_jumped(dev_key)  # retries waiting on real time: due now
         return self.clock(dev_key)
 
     def reset(self, dev_key: str | None = None) -> str:
@@ -194,6 +206,65 @@ class ControlPlane:
             return self.service.review_template(dev_key, template_id, status, remark)
         except ApiError as error:
             raise ControlError(404, f"{error.message}: template {template_id!r} of dev_key {dev_key!r}") from None
+
+    # callbacks ----------------------------------------------------------------------------
+    def _callbacks(self) -> Callbacks:
+        if self.callbacks is None:
+            raise ControlError(501, "this mock was built without callbacks")
+        return self.callbacks
+
+    def configure_callbacks(self, body: Mapping[str, Any], dev_key: str | None = None) -> dict[str, Any]:
+        """Set a dev_key's callback (or everyone's, without one): url, username + secret (the
+        X-CALLBACK-ID signature), authorization (sent verbatim), events, description. The URL is
+        probed as EngageLab does (a POST that must answer 200 within 3 s); the result is in
+        `probe`, and the configuration is saved whatever it says."""
+        shown = self._callbacks().configure(dev_key or EVERYONE, body)
+        self._wake_sender()
+        return shown
+
+    def callback_config(self, dev_key: str | None = None) -> dict[str, Any]:
+        """A dev_key's callback configuration (everyone's without one), the secret never shown."""
+        return self._callbacks().shown(dev_key or EVERYONE)
+
+    def remove_callbacks(self, dev_key: str | None = None) -> dict[str, Any]:
+        return self._callbacks().remove(dev_key or EVERYONE)
+
+    def deliveries(self, dev_key: str | None = None, message_id: str | None = None, status: str | None = None,
+                   limit: int = 100) -> list[dict[str, Any]]:
+        """The callback delivery log, newest first, as JSON-ready dicts: each delivery (its body,
+        events, status) with its attempts (URL, headers with the signature but never a secret,
+        the answer's status and start, duration, error, scheduled or manual). The console shows
+        `deliveries(message_id=...)` in a message's detail."""
+        return self._callbacks().deliveries(dev_key, message_id, status, limit)
+
+    def resend_delivery(self, delivery_id: str, dev_key: str | None = None) -> dict[str, Any]:
+        """Attempt a delivery again now, whatever its status (a manual attempt)."""
+        return self._callbacks().resend(delivery_id, dev_key)
+
+    def recover_deliveries(self, since: Any, dev_key: str | None = None) -> dict[str, Any]:
+        """Send every failed delivery made since a time (Unix seconds) once more."""
+        found = self._callbacks().recover(since, dev_key)
+        self._wake_sender()
+        return found
+
+    def trigger_callback(self, event: Any, dev_key: str | None = None, message_id: Any = None,
+                         override: Any = None) -> dict[str, Any]:
+        """Send a chosen event (any row type of the contract) for a message or a synthetic one."""
+        message = None
+        if message_id is not None:
+            if not isinstance(message_id, str):
+                raise ControlError(400, f"message_id: expected a string, got {message_id!r}")
+            found = self.message(message_id)
+            if dev_key is not None and found.dev_key != dev_key:
+                raise ControlError(404, f"no message with message_id {message_id!r}")
+            dev_key = found.dev_key
+            message = {"message_id": found.message_id, "to": found.to, "channel": found.channel,
+                       "template_id": found.template_id, "created_at": found.created_at}
+        if dev_key is None:
+            raise ControlError(400, "dev_key: required (or a message_id, whose dev_key it is)")
+        shown = self._callbacks().trigger(event, dev_key, dev_key, message, override)
+        self._wake_sender()
+        return shown
 
     # scenarios ----------------------------------------------------------------------------
     def scenarios_listing(self) -> dict[str, Any]:

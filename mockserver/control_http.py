@@ -203,6 +203,38 @@ def _consumer(body: dict[str, Any]) -> str:
     return consumer
 
 
+def _set_callbacks(http: ControlHttp, call: Call) -> Any:
+    body = call.body()
+    return http.plane.configure_callbacks(body, call.dev_key(body))
+
+
+def _deliveries(http: ControlHttp, call: Call) -> Any:
+    found = http.plane.deliveries(call.dev_key(), call.arg("message_id"), call.arg("status"),
+                                  call.int_arg("limit", 100, 1000))
+    return {"deliveries": found}
+
+
+def _resend(http: ControlHttp, call: Call) -> Any:
+    return http.plane.resend_delivery(call.params["delivery_id"], call.dev_key())
+
+
+def _recover(http: ControlHttp, call: Call) -> Any:
+    body = call.body()
+    return http.plane.recover_deliveries(body.get("since"), call.dev_key(body))
+
+
+def _trigger(http: ControlHttp, call: Call) -> Any:
+    body = call.body()
+    unknown = sorted(set(body) - {"event", "dev_key", "message_id", "override"})
+    if unknown:
+        raise ControlError(400, f"unknown field {unknown[0][:40]!r}; a trigger has event, dev_key, message_id, "
+                                "override")
+    tenant = call.dev_key(body)
+    if tenant is None and not call.access.full:
+        tenant = call.access.dev_key
+    return http.plane.trigger_callback(body.get("event"), tenant, body.get("message_id"), body.get("override"))
+
+
 def _health(http: ControlHttp, call: Call) -> Any:
     health = http.plane.health()
     return {"status": health.status, "store": health.store, "uptime_seconds": health.uptime_seconds,
@@ -235,8 +267,16 @@ HANDLERS: dict[str, Handler] = {
     "get_scenario": _active,
     "inbox": _inbox,
     "expire_message": lambda http, call: http.plane.expire(_own_message(http, call)).as_json(),
-    "fail_delivery": lambda http, call: http.plane.fail_delivery(_own_message(http, call)).as_json(),
+    "fail_delivery": lambda http, call: http.plane.fail_delivery(
+        _own_message(http, call), call.body(optional=True).get("error_code")).as_json(),
     "set_scenario": _set_scenario,
+    "get_callbacks": lambda http, call: http.plane.callback_config(call.dev_key()),
+    "set_callbacks": _set_callbacks,
+    "delete_callbacks": lambda http, call: http.plane.remove_callbacks(call.dev_key()),
+    "list_deliveries": _deliveries,
+    "resend_delivery": _resend,
+    "recover_deliveries": _recover,
+    "trigger_callback": _trigger,
     "admin_openapi": lambda http, call: http.document,
     "contract": lambda http, call: http.plane.contract.document,
 }

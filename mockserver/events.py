@@ -58,6 +58,8 @@ def step_view(step: Event) -> dict[str, Any]:
     out: dict[str, Any] = {"status": step.status, "at": step.at, "real_at": step.real_at}
     if step.detail:
         out["detail"] = step.detail
+    if step.error_code:
+        out["error_code"] = step.error_code
     return out
 
 

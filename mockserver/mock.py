@@ -31,6 +31,8 @@ from urllib.parse import parse_qs
 from mockserver import yamlsafe
 from mockserver.access import ControlAccess, is_loopback
 from mockserver.auth import KeyRing
+from mockserver.callbacks.sender import Sender
+from mockserver.callbacks.setup import callbacks as callbacks_of
 from mockserver.config import Settings, price_table
 from mockserver.contract import Contract
 from mockserver.control import ControlPlane
@@ -83,8 +85,12 @@ class OtpMock:
         self.journal = Journal(self.store, settings.journal_body_limit)
         self.pipeline = Pipeline(self.contract, self.keys, self.service, settings.validate_responses,
                                  settings.max_json_depth, interceptor or self.scenarios, settings.validate_requests)
+        self.callbacks = callbacks_of(settings, self.store, self.contract)
+        self.sender = Sender(self.callbacks, settings.callback_linger_seconds, self.store.unavailable)
         self.control = ControlPlane(self.service, self.scenarios, self.journal, self.contract,
-                                    settings.max_scenario_keys, price_table(settings.prices))
+                                    settings.max_scenario_keys, price_table(settings.prices), self.callbacks,
+                                    self.sender.ensure)
+        self._configured_callbacks = bool(settings.callback_url or settings.callbacks_file)
         self.control_token = control_token(settings)
         self.access = ControlAccess(self.keys, settings.host, self.control_token, settings.allowed_hosts,
                                     settings.control_origins)
@@ -119,6 +125,9 @@ class OtpMock:
         started, at = time.perf_counter(), time.time()
         if self._background:
             self._housekeeper.ensure()
+            self.sender.ensure()  # in each serving process, never before a fork (threads hold locks)
+        elif self._configured_callbacks:
+            self.sender.ensure()
         elif self._housekeeping.due():  # in-process: a small share on the request that finds it due
             self.tick(purge_limit=PIGGYBACK_PURGE, settle_limit=PIGGYBACK_SETTLE)
         if self._store_problem is not None:
@@ -238,6 +247,8 @@ class OtpMock:
             log.exception("housekeeping failed")
 
     def close(self) -> None:
+        self.sender.stop()
+        self.callbacks.close()
         self.store.close()
 
 

@@ -26,9 +26,11 @@ class Step:
     at: float
     detail: str = ""
     real_at: float | None = None
+    error_code: int = 0
 
     def as_json(self) -> dict[str, Any]:
-        return {"status": self.status, "at": iso(self.at), **({"detail": self.detail} if self.detail else {})}
+        return {"status": self.status, "at": iso(self.at), **({"detail": self.detail} if self.detail else {}),
+                **({"error_code": self.error_code} if self.error_code else {})}
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class SentMessage:
 
     @classmethod
     def of(cls, message: Message, now: float) -> SentMessage:
-        steps = tuple(Step(e.status, e.at, e.detail, e.real_at or None) for e in message.events_at(now))
+        steps = tuple(Step(e.status, e.at, e.detail, e.real_at or None, e.error_code) for e in message.events_at(now))
         return cls(message.message_id, message.tenant, message.operation, message.to, message.template_id,
                    message.language, message.channel, message.code, message.text, message.subject,
                    message.status_at(now), message.verified, message.attempts, message.max_attempts,

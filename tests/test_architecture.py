@@ -83,6 +83,7 @@ def test_the_public_surface_is_pinned() -> None:
     assert mockserver.__all__ == [
         "ApiError", "ApiReply", "ConfigError", "Contract", "ContractError", "ContractViolation", "ControlError",
         "MockError", "OtpMock", "SentMessage", "Settings", "StreamEvent", "create_app", "default_spec_path",
+        "verify_callback_id",  # for receivers of the mock's callbacks (issue 13)
     ]
     for name in mockserver.__all__:
         assert getattr(mockserver, name).__name__ == name

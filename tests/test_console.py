@@ -11,6 +11,7 @@ import shlex
 from pathlib import Path
 
 from flask.testing import FlaskClient
+from receiver import receiver
 
 from mockserver.access import cookie_value
 from mockserver.app import create_app
@@ -115,6 +116,23 @@ def test_a_key_s_credentials_see_only_its_own_inbox() -> None:
     page = client.get("/", headers={**HTML, **AUTH}).data.decode()
     assert own in page and other not in page
     assert client.get(f"/_mock/console/messages/{other}", headers={**HTML, **AUTH}).status_code == 404
+
+
+def test_a_messages_detail_shows_its_callback_deliveries() -> None:
+    app = create_app({"seed": 3, "callback_linger_seconds": 0.02, "callback_targets": "loopback"})
+    client = app.test_client()
+    try:
+        with receiver() as (got, url):
+            assert client.put("/_mock/callbacks", json={"url": url}).status_code == 200
+            message_id = _send(client)
+            control = app.mock.control  # type: ignore[attr-defined]
+            got.wait(lambda: [d["status"] for d in control.deliveries(message_id=message_id)] == ["success"])
+            page = client.get(f"/_mock/console/messages/{message_id}", headers=HTML).data.decode()
+            section = page.split('id="deliveries-h"', 1)[1]
+            assert "plan, target_valid, sent, delivered" in section and url in section and "success" in section
+            assert ">200 " in section
+    finally:
+        app.mock.close()  # type: ignore[attr-defined]
 
 
 def test_the_curl_command_quotes_a_hostile_dev_key() -> None:

@@ -14,11 +14,14 @@ from redis_server import redis_server
 
 from conftest import PHONE, Client, basic
 from mockserver import create_app
+from mockserver.callbacks import delivery as deliveries
+from mockserver.callbacks.delivery import SCHEDULED, Attempt, Delivery
 from mockserver.events import StreamEvent
 from mockserver.otp.ids import MessageIds
 from mockserver.otp.model import OTP, Event, Message, Template
 from mockserver.otp.rules import Outcome, settle, verify_step
 from mockserver.store import MemoryStore, MessageQuery, SqliteStore, Store
+from mockserver.store.base import DeliveryQuery
 from mockserver.store.redisstore import RedisStore
 from test_served import start, stop
 
@@ -91,6 +94,10 @@ def test_resend_window_and_batches(store: Store) -> None:
     assert blocked is not None and blocked.message_id == "1"
     assert store.get_message("t", "2") is None  # all or nothing
     assert store.insert_messages([(message(message_id="4"), "k")], 400.0) is None  # expired: allowed
+    failed = (Event("plan", 400.0), Event("target_invalid", 400.0, "", 0.0, 5011))
+    assert store.insert_messages([(message(message_id="5", lifecycle=failed, expires_at=900.0), "f")], 400.0) is None
+    assert store.insert_messages([(message(message_id="6"), "f")], 401.0) is None  # a failed delivery holds none
+    assert store.get_message("t", "5").lifecycle[-1].error_code == 5011  # kept through the codec
 
 
 def test_messages_round_trip_and_query(store: Store) -> None:
@@ -410,3 +417,55 @@ def test_memory_store_keeps_messages_packed_out_of_the_garbage_collector() -> No
     updated = store.get_message("t", "1")
     assert updated is not None and updated.attempts == 1 and updated.lifecycle[:2] == events
     assert updated.lifecycle[-1].status == "verified_failed" and list(updated.params) == ["z", "a"]
+
+
+def delivery(n: int, tenant: str = "t", **changes: Any) -> Delivery:
+    made = Delivery(f"d{n}", tenant, "", "message_status", '{"total": 1, "rows": [{}]}', ("sent",), (f"m{n}",),
+                    float(n), next_at=float(n))
+    return replace(made, **changes)
+
+
+def test_deliveries_are_kept_once_and_taken_by_one_process_at_a_time(
+        store: Store, request: pytest.FixtureRequest, real: list[float]) -> None:
+    other = sibling(store, request, real)
+    assert store.add_deliveries([delivery(1), delivery(2, "u"), delivery(3)]) == 3
+    assert other.add_deliveries([delivery(1)]) == 0  # routed twice: kept once
+    assert store.due_deliveries(2.0, 10) == ["d1", "d2"] and store.due_deliveries(0.5, 10) == []
+    taken = [s.update_delivery("d1", lambda d: deliveries.claim(d, 2.0, token, 10.0))
+             for s, token in ((store, "a"), (other, "b"))]
+    assert taken == [True, False]  # one process attempts it
+    assert store.due_deliveries(5.0, 10) == ["d2", "d3"]  # leased: not due until the lease ends
+    attempt = Attempt(2.0, "http://127.0.0.1/", {}, 500, "no", 1.0, "HTTP 500", SCHEDULED, False)
+    assert other.update_delivery("d1", lambda d: deliveries.finish(d, "b", attempt, (1.0,), 2.0)) is False
+    assert store.update_delivery("d1", lambda d: deliveries.finish(d, "a", attempt, (1.0,), 2.0)) is True
+    kept = other.get_delivery("d1")
+    assert kept is not None and kept.status == "pending" and kept.next_at == 3.0 and len(kept.attempts) == 1
+    assert other.update_delivery("d1", lambda d: deliveries.claim(d, 3.0, "b", 10.0)) is True
+    assert other.update_delivery("d1", lambda d: deliveries.finish(d, "b", attempt, (1.0,), 3.0)) is True
+    failed = store.get_delivery("d1")
+    assert failed is not None and failed.status == "failed" and failed.due is None  # exhausted: kept, failed
+    assert "d1" not in store.due_deliveries(1e9, 10)
+    assert [d.id for d in other.find_deliveries(DeliveryQuery(status="failed"))] == ["d1"]
+    assert [d.id for d in store.find_deliveries(DeliveryQuery(tenant="t"))] == ["d3", "d1"]
+    assert [d.id for d in store.find_deliveries(DeliveryQuery(message_id="m2"))] == ["d2"]
+    assert [d.id for d in store.find_deliveries(DeliveryQuery(since=2.0, limit=1))] == ["d3"]
+    assert store.update_delivery("nope", lambda d: (d, True)) is None
+    store.reset("u")
+    assert other.get_delivery("d2") is None and other.get_delivery("d3") is not None
+    store.reset()
+    assert other.find_deliveries(DeliveryQuery()) == []
+
+
+def test_the_delivery_log_is_bounded_finished_ones_go_first(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    for backend in BACKENDS:
+        if backend == "memory":
+            small: Store = MemoryStore(max_deliveries=3)
+        elif backend == "sqlite":
+            small = SqliteStore(tmp_path / "small.db", max_deliveries=3)
+        else:
+            small = RedisStore(request.getfixturevalue("redis_url"), max_deliveries=3)
+            small.db.flushdb()  # type: ignore[attr-defined]
+        small.add_deliveries([delivery(1, status="success", next_at=None), delivery(2), delivery(3)])
+        small.add_deliveries([delivery(4)])
+        assert sorted(d.id for d in small.find_deliveries(DeliveryQuery())) == ["d2", "d3", "d4"], backend
+        small.close()

@@ -19,14 +19,15 @@ _MESSAGE_FIELDS = tuple(f.name for f in fields(Message) if f.name not in ("lifec
 
 def _message_to_dict(message: Message) -> dict[str, Any]:
     data = {name: getattr(message, name) for name in _MESSAGE_FIELDS}
-    data["lifecycle"] = [[e.status, e.at, e.detail, e.real_at] for e in message.lifecycle]
+    data["lifecycle"] = [[e.status, e.at, e.detail, e.real_at, *((e.error_code,) if e.error_code else ())]
+                         for e in message.lifecycle]
     data["params"] = dict(message.params)
     return data
 
 
 def _message_from_dict(data: dict[str, Any]) -> Message:
     fields = dict(data)
-    fields["lifecycle"] = tuple(Event(*step) for step in data.get("lifecycle", ()))  # older files: 3 values
+    fields["lifecycle"] = tuple(Event(*step) for step in data.get("lifecycle", ()))  # 3 (old), 4 or 5 values
     fields["params"] = dict(data.get("params") or {})
     return Message(**fields)
 

@@ -9,6 +9,9 @@ from typing import Any
 PENDING, APPROVED, REJECTED = 1, 2, 3
 # Message kinds: which operation made the message, and so whether verify_otp may check it.
 OTP, CUSTOM_CODE, CUSTOM_MESSAGE = "otp", "custom_code", "custom_message"
+# Steps that end a delivery when they are a message's last: the code never reached anyone.
+FAILED = frozenset({"target_invalid", "sent_failed", "delivered_failed"})
+CHANNELS = ("whatsapp", "sms", "voice", "email")
 
 
 @dataclass(frozen=True)
@@ -39,12 +42,14 @@ class Template:
 @dataclass(frozen=True)
 class Event:
     """One stage of a message's life, as the callbacks report it: when it happened on the
-    tenant's virtual clock (`at`) and on the real one (`real_at`, when it was recorded)."""
+    tenant's virtual clock (`at`) and on the real one (`real_at`, when it was recorded). A step
+    of a fallback names its channel in `detail`; a failed one carries its `error_code`."""
 
     status: str
     at: float
     detail: str = ""
     real_at: float = 0.0
+    error_code: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,13 +88,19 @@ class Message:
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
 
+    @property
+    def undelivered(self) -> bool:
+        """Its delivery failed for good (target_invalid, sent_failed, or every channel's
+        delivered_failed): the code reached nobody, so it neither verifies nor times out."""
+        return bool(self.lifecycle) and self.lifecycle[-1].status in FAILED
+
     def active(self, now: float) -> bool:
-        """Still verifiable: unverified, attempts left and not expired (what 3004 guards)."""
-        return not self.verified and not self.exhausted and not self.expired(now)
+        """Still verifiable: delivered, unverified, attempts left and not expired (what 3004 guards)."""
+        return not self.verified and not self.exhausted and not self.expired(now) and not self.undelivered
 
     def status_at(self, now: float) -> str:
         """The latest lifecycle status, counting an expiry that nobody has observed yet."""
-        if self.code is not None and not self.verified and self.expired(now):
+        if self.code is not None and not self.verified and self.expired(now) and not self.undelivered:
             return "verified_timeout"
         return self.lifecycle[-1].status if self.lifecycle else "plan"
 
@@ -113,7 +124,8 @@ class Message:
         if self.deliver_at is not None:
             return self.deliver_at
         last = self.lifecycle[-1].status if self.lifecycle else ""
-        if self.code is None or self.expires_at is None or self.verified or last == "verified_timeout":
+        if self.code is None or self.expires_at is None or self.verified or last == "verified_timeout" \
+                or last in FAILED:
             return None
         return self.expires_at
 

@@ -15,6 +15,7 @@ class Outcome(enum.Enum):
     EXPIRED = "expired"
     ALREADY_VERIFIED = "already_verified"
     EXHAUSTED = "exhausted"
+    UNDELIVERED = "undelivered"
 
 
 def settle(message: Message, now: float, real: float) -> Message:
@@ -43,6 +44,8 @@ def verify_step(message: Message, given: str, now: float, real: float = 0.0) -> 
     """
     if message.verified:
         return message, Outcome.ALREADY_VERIFIED
+    if message.undelivered:
+        return message, Outcome.UNDELIVERED
     settled = settle(message, now, real)
     if settled.expired(now):
         return settled, Outcome.EXPIRED

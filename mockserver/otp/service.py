@@ -41,7 +41,11 @@ _VERIFY_ERRORS = {
     Outcome.EXPIRED: "verify code expired",
     Outcome.ALREADY_VERIFIED: "verify code already verified",
     Outcome.EXHAUSTED: "verify code invalid: too many wrong attempts",
+    Outcome.UNDELIVERED: "verify code invalid: the message was never delivered",
 }
+# The error code a failed delivery step carries when a scenario names none (EngageLab's callback
+# code space is unknown; the mock uses the API catalogue's send errors, with their messages).
+DELIVERY_ERRORS = {"target_invalid": 5011, "sent_failed": 5001, "delivered_failed": 5012}
 
 
 @dataclass(frozen=True)
@@ -64,18 +68,21 @@ class OtpPolicy:
 class SendEffects:
     """What a scenario or a magic value changes in a send, decided before anything is stored:
     a fixed code, a shorter life, channels whose delivery fails (so it falls back along the
-    template's strategy), a code that never verifies."""
+    template's strategy), a delivery that fails for good (`failure`: target_invalid, sent_failed
+    or delivered_failed on every channel, with its error code), a code that never verifies."""
 
     code: str | None = None
     ttl_seconds: float | None = None
     fail_channels: frozenset[str] = frozenset()
     never_verifies: bool = False
+    failure: tuple[str, int] | None = None
 
     def merged(self, other: SendEffects) -> SendEffects:
         """These effects with `other`'s set values on top."""
         return SendEffects(other.code if other.code is not None else self.code,
                            other.ttl_seconds if other.ttl_seconds is not None else self.ttl_seconds,
-                           self.fail_channels | other.fail_channels, self.never_verifies or other.never_verifies)
+                           self.fail_channels | other.fail_channels, self.never_verifies or other.never_verifies,
+                           other.failure if other.failure is not None else self.failure)
 
 
 REALISTIC = SendEffects()
@@ -169,7 +176,7 @@ class OtpService:
         strategy = template.strategy
         _check_recipient(to, strategy[0])
         now, real = self.now(tenant), self.real_time()
-        channel, steps, reached = _delivery(strategy, effects.fail_channels, now, real)
+        channel, steps, reached = _delivery(strategy, effects, now, real)
         delivered = not reached or self.policy.delivery_delay_seconds <= 0
         if reached and delivered:
             steps.append(Event("delivered", now, channel if effects.fail_channels else "", real))
@@ -289,21 +296,25 @@ class OtpService:
 
         return self.store.update_message(tenant, message_id, step)
 
-    def fail_delivery(self, tenant: str, message_id: str) -> Message | None:
-        """Record that the message did not reach its recipient (`delivered_failed` on its channel),
-        as a late delivery report would: after `delivered`, or instead of a delivery still on its
-        way. None when the message is unknown; ApiError 3003 when it failed already or is verified."""
+    def fail_delivery(self, tenant: str, message_id: str, error_code: int = 0) -> Message | None:
+        """Record that the message did not reach its recipient (`delivered_failed` on its channel,
+        with `error_code`, by default DELIVERY_ERRORS' one), as a late delivery report would: after
+        `delivered`, or instead of a delivery still on its way. The same failed delivery as a magic
+        recipient's or a scenario's: the code neither verifies nor times out. None when the message
+        is unknown; ApiError 3003 when its delivery failed already, or it is verified or expired."""
         now, real = self.now(tenant), self.real_time()
+        code = error_code or DELIVERY_ERRORS["delivered_failed"]
 
         def step(message: Message) -> tuple[Message, Message]:
             if message.verified:
                 raise ApiError(3003, f"message {message_id} was verified: its code evidently arrived")
             if message.status_at(now) == "verified_timeout":
                 raise ApiError(3003, f"message {message_id}'s code has expired: its life is over")
-            if any(e.status == "delivered_failed" for e in message.lifecycle[-1:]):
-                raise ApiError(3003, f"message {message_id}'s delivery has failed already")
-            failed = replace(message, deliver_at=None,
-                             lifecycle=(*message.lifecycle, Event("delivered_failed", now, message.channel, real)))
+            if message.undelivered:
+                raise ApiError(3003, f"message {message_id}'s delivery has failed already "
+                                     f"({message.lifecycle[-1].status})")
+            failed = replace(message, deliver_at=None, lifecycle=(
+                *message.lifecycle, Event("delivered_failed", now, message.channel, real, code)))
             return failed, failed
 
         return self.store.update_message(tenant, message_id, step)
@@ -364,12 +375,20 @@ def _settled(message: Message, now: float, real: float) -> tuple[Message, None]:
     return settle(message, now, real), None
 
 
-def _delivery(strategy: list[str], failing: frozenset[str], now: float,
+def _delivery(strategy: list[str], effects: SendEffects, now: float,
               real: float) -> tuple[str, list[Event], bool]:
     """The channel that delivers, the steps up to its `sent`, and whether one is reached: each
     failing channel of the strategy is tried in order (sent, delivered_failed) before the next;
-    when every one fails, the last one's failure ends the delivery."""
+    when every one fails, the last one's failure ends the delivery. A `failure` ends it at its
+    stage: the target (target_invalid), the first channel's send (sent_failed), or each channel."""
+    failure, code = effects.failure or ("delivered_failed" if effects.fail_channels else "", 0)
+    code = code or DELIVERY_ERRORS.get(failure, 0)
+    if failure == "target_invalid":
+        return strategy[0], [Event("plan", now, "", real), Event("target_invalid", now, "", real, code)], False
     steps = [Event("plan", now, "", real), Event("target_valid", now, "", real)]
+    if failure == "sent_failed":
+        return strategy[0], [*steps, Event("sent_failed", now, strategy[0], real, code)], False
+    failing = effects.fail_channels if effects.failure is None else frozenset(strategy)
     if not failing:
         return strategy[0], [*steps, Event("sent", now, "", real)], True
     channel = strategy[0]
@@ -377,7 +396,7 @@ def _delivery(strategy: list[str], failing: frozenset[str], now: float,
         steps.append(Event("sent", now, channel, real))
         if channel not in failing:
             return channel, steps, True
-        steps.append(Event("delivered_failed", now, channel, real))
+        steps.append(Event("delivered_failed", now, channel, real, code))
     return channel, steps, False
 
 

@@ -226,6 +226,9 @@ class ScenarioEngine:
             code = magic.send_error(str(recipient))
             if code is not None:
                 return self._error_reply(code, None, context, passing.delay)
+        failure = magic.delivery_failure(to) if isinstance(to, str) else None
+        if failure is not None:
+            passing = PassThrough(passing.effects.merged(SendEffects(failure=failure)), passing.delay)
         if op_id == "send_otp":  # fixed, expired and never-matching codes are about platform codes
             return PassThrough(passing.effects.merged(_effects(magic.effect(str(to)))), passing.delay)
         return passing
@@ -251,9 +254,13 @@ def _noted(answer: ApiReply | PassThrough, note: str | None) -> ApiReply | PassT
 def _effects(values: dict[str, Any]) -> SendEffects:
     """A scenario's `pass` values or a magic value's effect, as SendEffects."""
     ttl = values.get("ttl_seconds")
+    failure = values.get("fail_delivery")
+    if isinstance(failure, str):
+        failure = {"status": failure}
     return SendEffects(code=values.get("code"), ttl_seconds=None if ttl is None else float(ttl),
                        fail_channels=frozenset(values.get("fail_channels") or ()),
-                       never_verifies=bool(values.get("never_verifies")))
+                       never_verifies=bool(values.get("never_verifies")),
+                       failure=None if failure is None else (failure["status"], int(failure.get("error") or 0)))
 
 
 def _next_reply(rule: Rule, fired: dict[str, int]) -> Reply | None:

@@ -175,10 +175,15 @@ class _Builder:
         ops = [self.contract.by_id[o] for o in sorted(operations)] if operations else self.contract.operations
         passthrough = raw.get("pass")
         if isinstance(passthrough, dict) and passthrough and not {op.operation_id for op in ops} <= _SEND:
-            raise self.fail((*path, "pass"), "ttl_seconds and fail_channels apply to send operations only "
-                                             f"({', '.join(sorted(_SEND))})")
+            raise self.fail((*path, "pass"), "ttl_seconds, fail_channels and fail_delivery apply to send "
+                                             f"operations only ({', '.join(sorted(_SEND))})")
         if "error" in raw:
             self._check_error(raw["error"], ops, (*path, "error"))
+        failure = passthrough.get("fail_delivery") if isinstance(passthrough, dict) else None
+        if isinstance(failure, dict) and "error" in failure and failure["error"] not in self.contract.errors:
+            documented = ", ".join(str(c) for c in sorted(self.contract.errors))
+            raise self.fail((*path, "pass", "fail_delivery", "error"),
+                            f"error {failure['error']} is not a documented code; documented: {documented}")
         if "status" in raw:
             self._check_portable(raw, path)
             for op in ops:

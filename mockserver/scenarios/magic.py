@@ -15,6 +15,12 @@ _SEND_ERRORS = {
     "16": 5016, "17": 5017, "18": 5018, "19": 5019, "20": 5020, "04": 3004, "03": 3003,
 }
 FIXED_CODE = "123456"
+# recipient -> (the delivery step that fails for good, its error code): the send itself works
+_DELIVERY_FAILURES = {
+    ("+12025550160", "target-invalid@example.com"): ("target_invalid", 5011),
+    ("+12025550161", "sent-failed@example.com"): ("sent_failed", 5001),
+    ("+12025550162", "delivered-failed@example.com"): ("delivered_failed", 5018),
+}
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,10 @@ def table() -> list[MagicValue]:
                            "send works; the code is already expired (verify: 3003 verify code expired)"))
     rows.append(MagicValue(("+12025550144", "wrong-code@example.com"),
                            "send works; every verification answers verified false until attempts run out"))
+    for recipients, (status, code) in _DELIVERY_FAILURES.items():
+        where = "on every channel of the strategy" if status == "delivered_failed" else "for good"
+        rows.append(MagicValue(recipients, f"send works (200); delivery fails {where}: the lifecycle and "
+                                           f"callbacks show {status} with error_code {code}"))
     return rows
 
 
@@ -45,6 +55,14 @@ _ERROR_OF = {recipient: row.error for row in table() if row.error is not None fo
 def send_error(recipient: str) -> int | None:
     """The error a send to this recipient always gets, if it is a magic one."""
     return _ERROR_OF.get(recipient)
+
+
+_FAILURE_OF = {recipient: failure for recipients, failure in _DELIVERY_FAILURES.items() for recipient in recipients}
+
+
+def delivery_failure(recipient: str) -> tuple[str, int] | None:
+    """The delivery failure of a magic recipient (any send operation), if it is one."""
+    return _FAILURE_OF.get(recipient)
 
 
 def effect(recipient: str) -> dict[str, object]:

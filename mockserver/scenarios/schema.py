@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+FAILURES = ("target_invalid", "sent_failed", "delivered_failed")
 FAULTS = ("connection_reset", "empty_reply", "incomplete_body", "truncated_json", "malformed_json", "hang")
 
 _NUMBER = {"type": "number", "minimum": 0}
@@ -18,12 +19,20 @@ _DELAY = {
     ],
 }
 _PASS = {
-    "description": "The realistic behaviour, optionally changed: a shorter code TTL, channels that fail.",
+    "description": "The realistic behaviour, optionally changed: a shorter code TTL, channels that fail, "
+                   "a delivery that fails.",
     "oneOf": [
         {"const": True},
         {"type": "object", "additionalProperties": False, "properties": {
             "ttl_seconds": {"type": "number", "minimum": 0},
             "fail_channels": {"type": "array", "items": {"enum": ["whatsapp", "sms", "voice", "email"]}},
+            "fail_delivery": {
+                "description": "The send works, its delivery fails for good at this step (with this error code).",
+                "oneOf": [
+                    {"enum": list(FAILURES)},
+                    {"type": "object", "additionalProperties": False, "required": ["status"],
+                     "properties": {"status": {"enum": list(FAILURES)}, "error": {"type": "integer"}}},
+                ]},
         }},
     ],
 }

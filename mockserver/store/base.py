@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from mockserver.callbacks.delivery import Delivery
 from mockserver.errors import MockError
 from mockserver.events import StreamEvent
 from mockserver.otp.model import Message, Template
@@ -36,6 +37,17 @@ class MessageQuery:
     tenant: str | None = None
     to: str | None = None
     template_id: str | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class DeliveryQuery:
+    """Filters of the callback delivery log; None means any."""
+
+    tenant: str | None = None
+    status: str | None = None
+    message_id: str | None = None
+    since: float | None = None  # created at or after (real time)
     limit: int = 100
 
 
@@ -119,8 +131,9 @@ class Store(Protocol):
         """Give a tenant its starting templates, once (atomic; later calls do nothing)."""
 
     def reset(self, tenant: str | None = None) -> None:
-        """Forget everything of one tenant, or of all tenants, the clock and the stream's records
-        (their numbering goes on, so a reader's cursor stays valid)."""
+        """Forget everything of one tenant (its callback deliveries too), or of all tenants, the
+        clock, the stream's records (their numbering goes on, so a reader's cursor stays valid)
+        and the delivery log."""
 
     def tenants(self) -> list[str]:
         """Tenants that hold state."""
@@ -235,6 +248,24 @@ class Store(Protocol):
 
     def ack_events(self, consumer: str, seqs: Sequence[int]) -> int:
         """Mark claimed records as done; returns how many were pending."""
+
+    # callback deliveries ------------------------------------------------------------------
+    def add_deliveries(self, deliveries: Sequence[Delivery]) -> int:
+        """Keep new deliveries (atomic; one whose id is kept already is skipped, so routing a
+        record twice adds nothing); returns how many were added. At most `policy.max_deliveries`
+        are kept: the oldest finished ones go first, pending ones only when none is left."""
+
+    def get_delivery(self, delivery_id: str) -> Delivery | None: ...
+
+    def update_delivery(self, delivery_id: str, step: Callable[[Delivery], tuple[Delivery, T]]) -> T | None:
+        """Apply a pure `step` to one delivery atomically (it returns the delivery itself when
+        nothing changes); None when the delivery is unknown. `step` may run more than once."""
+
+    def due_deliveries(self, now: float, limit: int) -> list[str]:
+        """Ids of deliveries whose `due` is at or before `now` (real time), the soonest first."""
+
+    def find_deliveries(self, query: DeliveryQuery) -> list[Delivery]:
+        """Deliveries newest first, filtered."""
 
     def scope(self) -> AbstractContextManager[Scope]:
         """One request: a store that caches what rarely changes may check its cache once for the

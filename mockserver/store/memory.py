@@ -14,10 +14,12 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from mockserver.callbacks.delivery import Delivery
 from mockserver.events import StreamEvent, message_event, message_events
 from mockserver.otp.model import Event, Message, Template, stored_bytes
 from mockserver.store.base import (
     MAX_CLAIM,
+    DeliveryQuery,
     MessageQuery,
     Progress,
     Scope,
@@ -27,6 +29,7 @@ from mockserver.store.base import (
     find_blocking,
     purge_deadline,
 )
+from mockserver.store.memdeliveries import MemoryDeliveries
 from mockserver.store.memstream import MemoryStream
 from mockserver.store.policy import PURGE_BATCH, StorePolicy
 
@@ -112,6 +115,7 @@ class MemoryStore:
         self._values: dict[str, str] = {}
         self._progress: OrderedDict[tuple[str, str], Progress] = OrderedDict()
         self._stream = MemoryStream(self.policy.max_events)
+        self._deliveries = MemoryDeliveries(self.policy.max_deliveries)
 
     # tenants ------------------------------------------------------------------------------
     def _tenant(self, tenant: str) -> _Tenant:
@@ -126,6 +130,7 @@ class MemoryStore:
     def _forget(self, tenant: str) -> None:
         state = self._tenants.pop(tenant, None)
         self._seeded.discard(tenant)
+        self._deliveries.forget(tenant)
         if state is not None:
             self._count -= len(state.messages)
             for message_id in state.messages:
@@ -155,6 +160,7 @@ class MemoryStore:
                 self._offset = 0.0
                 self._count = 0
                 self._stream.records.clear()
+                self._deliveries.forget(None)
                 return
             self._forget(tenant)
 
@@ -432,6 +438,27 @@ class MemoryStore:
         with self._lock:
             pending = self._stream.pending.get(consumer, {})
             return sum(1 for seq in seqs if pending.pop(seq, None) is not None)
+
+    # callback deliveries ------------------------------------------------------------------
+    def add_deliveries(self, deliveries: Sequence[Delivery]) -> int:
+        with self._lock:
+            return self._deliveries.add(deliveries)
+
+    def get_delivery(self, delivery_id: str) -> Delivery | None:
+        with self._lock:
+            return self._deliveries.kept.get(delivery_id)
+
+    def update_delivery(self, delivery_id: str, step: Callable[[Delivery], tuple[Delivery, T]]) -> T | None:
+        with self._lock:
+            return self._deliveries.update(delivery_id, step)
+
+    def due_deliveries(self, now: float, limit: int) -> list[str]:
+        with self._lock:
+            return self._deliveries.due_by(now, limit)
+
+    def find_deliveries(self, query: DeliveryQuery) -> list[Delivery]:
+        with self._lock:
+            return self._deliveries.find(query)
 
     def next_node(self) -> int:
         return os.getpid()  # one process: no other shares this store

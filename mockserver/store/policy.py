@@ -32,9 +32,10 @@ class StorePolicy:
     max_events: int = 10_000
     housekeeping_seconds: float = 1.0
     max_key_bytes: int = 32 * 1024 * 1024  # what one dev_key's stored messages may hold (Message.size)
+    max_deliveries: int = 10_000  # callback deliveries kept (the log)
 
     def __post_init__(self) -> None:
-        for name in ("max_messages", "max_tenants", "max_progress", "max_events", "max_key_bytes"):
+        for name in ("max_messages", "max_tenants", "max_progress", "max_events", "max_key_bytes", "max_deliveries"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a whole number >= 1, got {getattr(self, name)!r}")
         for name in ("retention_seconds", "housekeeping_seconds"):
@@ -46,7 +47,7 @@ class StorePolicy:
     def from_settings(cls, settings: Any) -> StorePolicy:
         return cls(settings.retention_seconds, settings.max_messages, settings.max_tenants,
                    settings.max_progress, settings.max_events, settings.housekeeping_seconds,
-                   settings.max_key_bytes)
+                   settings.max_key_bytes, settings.max_deliveries)
 
     @classmethod
     def of(cls, policy: StorePolicy | None, limits: dict[str, Any]) -> StorePolicy:

@@ -30,6 +30,7 @@ end
 # tenant, message_id, resend key ('' none), JSON, created_at, purge_at, due ('' none), record,
 # purge member; then a tenant and a record per record to append after them (`also`).
 SEND = APPEND + """
+local FAILED = {target_invalid = true, sent_failed = true, delivered_failed = true}
 local p, now, real, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 if ARGV[5] ~= '' and (redis.call('GET', p .. ':gen') or '0') ~= ARGV[5] then return {'stale'} end
 local owner, adding = ARGV[8], tonumber(ARGV[7])
@@ -50,7 +51,9 @@ for i = 0, n - 1 do
         local m = cjson.decode(raw)
         local verified = m.verified_at ~= nil and m.verified_at ~= cjson.null
         local expired = m.expires_at ~= nil and m.expires_at ~= cjson.null and now >= m.expires_at
-        if not verified and m.attempts < m.max_attempts and not expired then return {'block', raw} end
+        local last = m.lifecycle and m.lifecycle[#m.lifecycle]
+        local failed = last and FAILED[last[1]]  -- a delivery that failed for good holds nothing
+        if not verified and m.attempts < m.max_attempts and not expired and not failed then return {'block', raw} end
       end
     end
   end
@@ -152,4 +155,51 @@ RECORD = APPEND + """
 local out = {}
 for i = 2, #ARGV, 2 do table.insert(out, append(ARGV[1], ARGV[i], ARGV[i + 1])) end
 return out
+"""
+# add_deliveries: ARGV = prefix, the most kept, then 5 values per delivery: id, tenant ('' none),
+# due ('' finished), status, JSON. New ids only; then the oldest finished (then any) over the cap go.
+ADD_DELIVERIES = """
+local p, most = ARGV[1], tonumber(ARGV[2])
+local added = 0
+for i = 3, #ARGV, 5 do
+  local id, tenant, due, raw = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 4]
+  if redis.call('HSETNX', p .. ':dl:data', id, raw) == 1 then
+    local n = redis.call('INCR', p .. ':dl:n')
+    redis.call('ZADD', p .. ':dl:order', n, id)
+    if tenant ~= '' then redis.call('ZADD', p .. ':dl:t:' .. tenant, n, id) end
+    if due ~= '' then redis.call('ZADD', p .. ':dl:due', tonumber(due), id)
+    else redis.call('ZADD', p .. ':dl:done', n, id) end
+    added = added + 1
+  end
+end
+local excess = redis.call('ZCARD', p .. ':dl:order') - most
+while excess > 0 do
+  local victim = redis.call('ZRANGE', p .. ':dl:done', 0, 0)[1] or redis.call('ZRANGE', p .. ':dl:order', 0, 0)[1]
+  local raw = redis.call('HGET', p .. ':dl:data', victim)
+  if raw then
+    local tenant = cjson.decode(raw).tenant
+    if type(tenant) == 'string' then redis.call('ZREM', p .. ':dl:t:' .. tenant, victim) end
+  end
+  redis.call('HDEL', p .. ':dl:data', victim)
+  redis.call('ZREM', p .. ':dl:order', victim)
+  redis.call('ZREM', p .. ':dl:done', victim)
+  redis.call('ZREM', p .. ':dl:due', victim)
+  excess = excess - 1
+end
+return added
+"""
+# update_delivery: ARGV = prefix, id, JSON read, new JSON, due ('' finished).
+DELIVERY_CAS = """
+local p, id = ARGV[1], ARGV[2]
+local current = redis.call('HGET', p .. ':dl:data', id)
+if current ~= ARGV[3] then return {'conflict', current} end
+redis.call('HSET', p .. ':dl:data', id, ARGV[4])
+if ARGV[5] == '' then
+  redis.call('ZREM', p .. ':dl:due', id)
+  redis.call('ZADD', p .. ':dl:done', redis.call('ZSCORE', p .. ':dl:order', id) or 0, id)
+else
+  redis.call('ZADD', p .. ':dl:due', tonumber(ARGV[5]), id)
+  redis.call('ZREM', p .. ':dl:done', id)
+end
+return {'ok'}
 """

@@ -22,6 +22,9 @@ bounded number of times). Keys live under one prefix:
     {p}:ev:data          hash   seq -> record;  {p}:ev:all  zset of seqs;  {p}:ev:t:{tenant}  zset
     {p}:evc:{consumer}   string the consumer's cursor;  {p}:evc:{consumer}:pend  zset seq by lease end
     {p}:gen              string one more for every write to what processes cache (never reset)
+    {p}:dl:data          hash   delivery id -> JSON;  {p}:dl:n  string counter (their order)
+    {p}:dl:order         zset   ids by order;  {p}:dl:t:{tenant}  zset  a tenant's;  {p}:dl:done  zset  finished
+    {p}:dl:due           zset   pending ids by when they are due
 
 What every request reads and rarely changes (templates, clock offsets, control values, who is
 seeded) is cached in each process and checked against `{p}:gen` by the request's first write
@@ -41,6 +44,8 @@ from typing import Any, TypeVar
 
 import redis
 
+from mockserver.callbacks import delivery as deliveries
+from mockserver.callbacks.delivery import Delivery
 from mockserver.errors import MockError
 from mockserver.events import StreamEvent, decode, encode, message_event, message_events
 from mockserver.otp.codec import (
@@ -54,6 +59,7 @@ from mockserver.otp.codec import (
 from mockserver.otp.model import Message, Template
 from mockserver.store.base import (
     MAX_CLAIM,
+    DeliveryQuery,
     KeyFull,
     MessageQuery,
     Progress,
@@ -61,9 +67,10 @@ from mockserver.store.base import (
     StoreUnavailable,
     purge_deadline,
 )
+from mockserver.store.memdeliveries import matches
 from mockserver.store.policy import PURGE_BATCH, StorePolicy
 from mockserver.store.rediscache import GenerationCache
-from mockserver.store.redislua import CAS, CLAIM, DROP, RECORD, SEND, TRIM
+from mockserver.store.redislua import ADD_DELIVERIES, CAS, CLAIM, DELIVERY_CAS, DROP, RECORD, SEND, TRIM
 
 T = TypeVar("T")
 
@@ -97,6 +104,8 @@ class RedisStore:
         self._trim = scripts.register_script(TRIM)
         self._claim = scripts.register_script(CLAIM)
         self._record = scripts.register_script(RECORD)
+        self._add_deliveries = scripts.register_script(ADD_DELIVERIES)
+        self._delivery_cas = scripts.register_script(DELIVERY_CAS)
 
     @property
     def db(self) -> Any:
@@ -166,8 +175,10 @@ class RedisStore:
         if tenant is None:  # the OTP state and the stream; control values, progress and consumers stay
             keys = list(self.db.scan_iter(f"{self._p}:t:*", count=1000))
             keys += list(self.db.scan_iter(f"{self._p}:ev:t:*", count=1000))
+            keys += list(self.db.scan_iter(f"{self._p}:dl:t:*", count=1000))
             keys += [f"{self._p}:{name}" for name in ("clock", "tenants", "seeded", "touched", "seq", "purge",
-                                                       "due", "mid", "bytes", "ev:data", "ev:all")]
+                                                       "due", "mid", "bytes", "ev:data", "ev:all", "dl:data",
+                                                       "dl:order", "dl:done", "dl:due")]
             pipe = self.db.pipeline()
             pipe.delete(*keys)
             self._cache.bump(pipe)
@@ -193,6 +204,17 @@ class RedisStore:
         pipe.hdel(f"{self._p}:clock", tenant)
         pipe.hdel(f"{self._p}:bytes", tenant)
         self._cache.bump(pipe)
+        pipe.execute()
+        self._forget_deliveries(tenant)
+
+    def _forget_deliveries(self, tenant: str) -> None:
+        ids = self.db.zrange(f"{self._p}:dl:t:{tenant}", 0, -1)
+        pipe = self.db.pipeline()
+        if ids:
+            pipe.hdel(f"{self._p}:dl:data", *ids)
+            for name in ("order", "done", "due"):
+                pipe.zrem(f"{self._p}:dl:{name}", *ids)
+        pipe.delete(f"{self._p}:dl:t:{tenant}")
         pipe.execute()
 
     def tenants(self) -> list[str]:
@@ -511,6 +533,51 @@ class RedisStore:
         if not seqs:
             return 0
         return int(self.db.zrem(f"{self._p}:evc:{consumer}:pend", *seqs))
+
+    # callback deliveries ------------------------------------------------------------------
+    def add_deliveries(self, batch: Sequence[Delivery]) -> int:
+        if not batch:
+            return 0
+        args: list[Any] = [self._p, self.policy.max_deliveries]
+        for d in batch:
+            due = d.due
+            args += [d.id, d.tenant or "", "" if due is None else due, d.status, deliveries.to_json(d)]
+        return int(self._add_deliveries(args=args, client=self.db))
+
+    def get_delivery(self, delivery_id: str) -> Delivery | None:
+        raw = self.db.hget(f"{self._p}:dl:data", delivery_id)
+        return deliveries.from_json(raw) if raw else None
+
+    def update_delivery(self, delivery_id: str, step: Callable[[Delivery], tuple[Delivery, T]]) -> T | None:
+        raw = self.db.hget(f"{self._p}:dl:data", delivery_id)
+        for _ in range(RETRIES):
+            if raw is None:
+                return None
+            current = deliveries.from_json(raw)
+            updated, result = step(current)
+            if updated is current:
+                return result
+            due = updated.due
+            reply = self._delivery_cas(args=[self._p, delivery_id, raw, deliveries.to_json(updated),
+                                             "" if due is None else due], client=self.db)
+            if reply[0] == "ok":
+                return result
+            raw = reply[1]  # changed meanwhile: again, on what is there now
+        raise MockError(f"redis store: gave up after {RETRIES} conflicting updates of delivery {delivery_id}")
+
+    def due_deliveries(self, now: float, limit: int) -> list[str]:
+        return list(self.db.zrangebyscore(f"{self._p}:dl:due", "-inf", now, start=0, num=limit))
+
+    def find_deliveries(self, query: DeliveryQuery) -> list[Delivery]:
+        index = f"{self._p}:dl:order" if query.tenant is None else f"{self._p}:dl:t:{query.tenant}"
+        found: list[Delivery] = []
+        for start in range(0, SCAN_LIMIT, 500):
+            ids = self.db.zrevrange(index, start, start + 499)
+            raws = self.db.hmget(f"{self._p}:dl:data", ids) if ids else []
+            found += [d for d in (deliveries.from_json(r) for r in raws if r) if matches(d, query)]
+            if len(found) >= query.limit or len(ids) < 500:
+                break
+        return found[: query.limit]
 
     def next_node(self) -> int:
         return int(self.db.incr(f"{self._p}:node"))  # never reset: a live replica may hold any node

@@ -29,6 +29,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mockserver.callbacks import delivery as deliveries
+from mockserver.callbacks.delivery import Delivery
 from mockserver.events import StreamEvent, decode, encode, message_event, message_events
 from mockserver.otp.codec import (
     from_json,
@@ -41,6 +43,7 @@ from mockserver.otp.codec import (
 from mockserver.otp.model import Message, Template
 from mockserver.store.base import (
     MAX_CLAIM,
+    DeliveryQuery,
     MessageQuery,
     Progress,
     Scope,
@@ -80,6 +83,10 @@ CREATE INDEX IF NOT EXISTS events_tenant ON events (tenant, seq);
 CREATE TABLE IF NOT EXISTS event_cursors (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS event_claims (consumer TEXT NOT NULL, seq INTEGER NOT NULL, until REAL NOT NULL,
     PRIMARY KEY (consumer, seq));
+CREATE TABLE IF NOT EXISTS deliveries (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, tenant TEXT,
+    status TEXT NOT NULL, due REAL, created REAL NOT NULL, message_ids TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (due) WHERE due IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_tenant ON deliveries (tenant, seq);
 """
 # Files made by earlier versions gain what this one needs (CREATE TABLE IF NOT EXISTS keeps old tables).
 _MIGRATIONS = (
@@ -161,7 +168,7 @@ class SqliteStore:
     def reset(self, tenant: str | None = None) -> None:
         with self._write(bump=True) as db:
             if tenant is None:
-                for table in ("clock", "tenants", "templates", "messages"):
+                for table in ("clock", "tenants", "templates", "messages", "deliveries"):
                     db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
                 self._forget_events(db)
                 self._touched.clear()
@@ -169,7 +176,7 @@ class SqliteStore:
             self._forget(db, tenant)
 
     def _forget(self, db: sqlite3.Connection, tenant: str) -> None:
-        for table in ("clock", "tenants", "templates", "messages"):
+        for table in ("clock", "tenants", "templates", "messages", "deliveries"):
             db.execute(f"DELETE FROM {table} WHERE tenant = ?", (tenant,))  # noqa: S608
         self._touched.pop(tenant, None)
 
@@ -457,6 +464,51 @@ class SqliteStore:
             return sum(db.execute("DELETE FROM event_claims WHERE consumer = ? AND seq = ?",
                                   (consumer, int(seq))).rowcount for seq in seqs)
 
+    # callback deliveries ------------------------------------------------------------------
+    def add_deliveries(self, batch: Sequence[Delivery]) -> int:
+        rows = [(d.id, d.tenant, d.status, d.due, d.created_at, _ids(d), deliveries.to_json(d)) for d in batch]
+        with self._write() as db:
+            added = sum(db.execute("INSERT OR IGNORE INTO deliveries (id, tenant, status, due, created, message_ids, "
+                                   "data) VALUES (?, ?, ?, ?, ?, ?, ?)", row).rowcount for row in rows)
+            excess = int(db.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0]) - self.policy.max_deliveries
+            if excess > 0:  # the oldest finished go first, pending ones last
+                db.execute("DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries "
+                           "ORDER BY status = 'pending', seq LIMIT ?)", (excess,))
+            return added
+
+    def get_delivery(self, delivery_id: str) -> Delivery | None:
+        rows = self._db.rows("SELECT data FROM deliveries WHERE id = ?", (delivery_id,))
+        return deliveries.from_json(rows[0][0]) if rows else None
+
+    def update_delivery(self, delivery_id: str, step: Callable[[Delivery], tuple[Delivery, T]]) -> T | None:
+        with self._write() as db:
+            row = db.execute("SELECT data FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+            if row is None:
+                return None
+            current = deliveries.from_json(row[0])
+            updated, result = step(current)
+            if updated is not current:
+                db.execute("UPDATE deliveries SET status = ?, due = ?, data = ? WHERE id = ?",
+                           (updated.status, updated.due, deliveries.to_json(updated), delivery_id))
+            return result
+
+    def due_deliveries(self, now: float, limit: int) -> list[str]:
+        return [row[0] for row in self._db.rows(
+            "SELECT id FROM deliveries WHERE due <= ? ORDER BY due, seq LIMIT ?", (now, limit))]
+
+    def find_deliveries(self, query: DeliveryQuery) -> list[Delivery]:
+        where, args = ["1"], []  # type: list[str], list[object]
+        for column, value in (("tenant = ?", query.tenant), ("status = ?", query.status),
+                              ("created >= ?", query.since), ("instr(message_ids, ?) > 0",
+                                                              None if query.message_id is None else
+                                                              f"\x00{query.message_id}\x00")):
+            if value is not None:
+                where.append(column)
+                args.append(value)
+        rows = self._db.rows(f"SELECT data FROM deliveries WHERE {' AND '.join(where)} "  # noqa: S608
+                             "ORDER BY seq DESC LIMIT ?", (*args, query.limit))
+        return [deliveries.from_json(row[0]) for row in rows]
+
     def next_node(self) -> int:
         with self._write() as db:  # (no RETURNING: SQLite before 3.35 has none)
             db.execute("INSERT INTO counters (name, value) VALUES ('node', 1) "
@@ -480,6 +532,11 @@ def _setup(db: sqlite3.Connection) -> None:
         if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
             db.execute(statement)
     db.executescript(_INDEXES)
+
+
+def _ids(delivery: Delivery) -> str:
+    """The message ids of a delivery as one text, each between NULs (a lookup is one instr())."""
+    return "".join(f"\x00{i}\x00" for i in delivery.message_ids)
 
 
 def _event_filter(tenant: str | None, types: Sequence[str] | None) -> tuple[str, tuple[object, ...]]:

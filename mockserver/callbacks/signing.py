@@ -1,0 +1,108 @@
+"""EngageLab's callback signature, made and checked. Pure (the standard library only).
+
+A callback carries `X-CALLBACK-ID: timestamp={t};nonce={n};username={u};signature={s}` when a
+username and a secret are configured, where `s` is the lowercase hex HMAC-SHA256 of the plain
+concatenation `t + n + u`, keyed by the secret. The body is not signed (EngageLab's scheme).
+
+    >>> header = callback_id("otp-hook", "s3cret", timestamp=1701234567, nonce="42")
+    >>> header.startswith("timestamp=1701234567;nonce=42;username=otp-hook;signature=")
+    True
+    >>> verify_callback_id(header, "otp-hook", "s3cret", tolerance=None)
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+
+HEADER = "X-CALLBACK-ID"
+FIELDS = ("timestamp", "nonce", "username", "signature")
+MAX_HEADER = 1024  # characters: a longer header is refused before any work
+
+
+class InvalidSignature(ValueError):  # noqa: N818 - the answer of a check, named as a receiver reads it
+    """An X-CALLBACK-ID that does not verify; the message says why (never the secret)."""
+
+
+def signature(secret: str, timestamp: str, nonce: str, username: str) -> str:
+    """The lowercase hex HMAC-SHA256 of timestamp + nonce + username, keyed by the secret."""
+    message = f"{timestamp}{nonce}{username}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def new_nonce() -> str:
+    """A random 18-digit number: unique per delivery attempt (a collision needs ~10^9 attempts)."""
+    return str(10**17 + secrets.randbelow(9 * 10**17))
+
+
+def callback_id(username: str, secret: str, *, timestamp: int | None = None, nonce: str | None = None) -> str:
+    """The header value for one attempt: real time in seconds (never a virtual clock, so a
+    receiver's replay window accepts it) and a fresh nonce."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    once = new_nonce() if nonce is None else nonce
+    return f"timestamp={stamp};nonce={once};username={username};signature={signature(secret, stamp, once, username)}"
+
+
+def parse(header: str | None) -> dict[str, str]:
+    """The fields of a header, in any order; InvalidSignature when one is missing or repeated."""
+    if not header or not header.strip():
+        raise InvalidSignature("no X-CALLBACK-ID header")
+    if len(header) > MAX_HEADER:
+        raise InvalidSignature(f"the header is longer than {MAX_HEADER} characters")
+    found: dict[str, str] = {}
+    for part in header.split(";"):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip().lower()
+        if not sep:
+            raise InvalidSignature(f"{name[:20]!r} is not a name=value field")
+        if name in found:
+            raise InvalidSignature(f"field {name!r} appears twice")
+        found[name] = value.strip()
+    missing = [f for f in FIELDS if f not in found]
+    if missing:
+        raise InvalidSignature(f"missing field(s): {', '.join(missing)}")
+    return found
+
+
+def check_callback_id(header: str | None, username: str, secret: str, tolerance: float | None = 300,
+                      *, now: float | None = None) -> None:
+    """Raise InvalidSignature unless the header was made with this username and secret within
+    `tolerance` seconds of `now` (None: any time). Constant-time comparisons."""
+    fields = parse(header)
+    stamp = fields["timestamp"]
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 13):
+        raise InvalidSignature(f"timestamp {stamp[:20]!r} is not Unix seconds")
+    if tolerance is not None:
+        seconds = int(stamp) / 1000 if len(stamp) == 13 else int(stamp)  # milliseconds, from other senders
+        drift = (time.time() if now is None else now) - seconds
+        if abs(drift) > tolerance:
+            side = "old" if drift > 0 else "in the future"
+            raise InvalidSignature(f"timestamp is {abs(drift):.0f} s {side} (tolerance {tolerance:g} s): a replay?")
+    if not hmac.compare_digest(fields["username"].encode(), username.encode()):
+        raise InvalidSignature(f"username {fields['username'][:40]!r} is not the one configured")
+    expected = signature(secret, stamp, fields["nonce"], fields["username"])
+    if not hmac.compare_digest(fields["signature"].lower().encode(), expected.encode()):
+        raise InvalidSignature("signature does not match (another secret, or a tampered header)")
+
+
+def verify_callback_id(header: str | None, username: str, secret: str, tolerance: float | None = 300,
+                       *, now: float | None = None) -> bool:
+    """Whether an X-CALLBACK-ID header is EngageLab's signature for this username and secret,
+    made within `tolerance` seconds (300 by default, as EngageLab's SDK; None turns the window
+    off). Constant-time; a malformed header is False, never an exception. Keep the nonces you
+    have seen for the window to refuse replays; the body is not signed.
+
+        >>> from mockserver import verify_callback_id
+        >>> verify_callback_id("timestamp=1;nonce=2;username=u;signature=00", "u", "s")
+        False
+    """
+    try:
+        check_callback_id(header, username, secret, tolerance, now=now)
+    except InvalidSignature:
+        return False
+    return True
