@@ -296,6 +296,13 @@ def test_listening_beyond_loopback_needs_the_printed_token() -> None:
         port = server.url.rsplit(":", 1)[1]
         assert requests.get(f"{server.url}/_mock/messages", cookies={f"otp_mock_token_{port}": cookie_value(token)},
                             timeout=5).status_code == 200
+        browser = {"Accept": "text/html"}
+        refused = requests.get(f"{server.url}/", headers=browser, timeout=5)  # the console
+        assert refused.status_code == 401 and sent not in refused.text and "/?token=TOKEN" in refused.text
+        with requests.Session() as tab:  # the printed address, as a browser opens it
+            opened = tab.get(f"{server.url}/?token={token}", headers=browser, timeout=5)
+            assert opened.status_code == 200 and sent in opened.text and opened.history[0].status_code == 303
+            assert "token=" not in opened.url
         code, out, err = server.stop()
     assert "WARNING: listening on 0.0.0.0" in err and code == 0
 
