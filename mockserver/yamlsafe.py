@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from mockserver.errors import ConfigError
+from mockserver.textsafe import shown
 
 KeyPath = tuple[str | int, ...]
 MAX_BYTES = 1_000_000
@@ -41,8 +42,11 @@ class Marks:
         return self.source
 
 
-def load(text: str, source: str) -> tuple[Any, Marks]:
-    """The document and the marks of its values; ConfigError names file, line and column."""
+def load(text: str, source: str, unique_keys: bool = False) -> tuple[Any, Marks]:
+    """The document and the marks of its values; ConfigError names file, line and column.
+    With `unique_keys`, a key given twice in one mapping is an error naming both lines (the
+    certification profile: YAML's last-wins would let a copy hide a second, weaker value);
+    scenarios, settings and keys files keep YAML's last-wins."""
     if len(text.encode("utf-8")) > MAX_BYTES:
         raise ConfigError(f"{source}: file is larger than {MAX_BYTES} bytes")
     loader = yaml.SafeLoader(text)
@@ -51,7 +55,7 @@ def load(text: str, source: str) -> tuple[Any, Marks]:
         if node is None:
             return None, Marks(source)
         marks = Marks(source)
-        _walk(node, (), marks, [0], 0)
+        _walk(node, (), marks, [0], 0, unique_keys)
         try:
             return loader.construct_document(node), marks
         except (ValueError, TypeError, OverflowError) as exc:  # e.g. an unquoted date that is no date
@@ -99,7 +103,8 @@ def read_text(path: Path | str, what: str) -> str:
                           f"{exc.start})") from None
 
 
-def _walk(node: yaml.Node, path: KeyPath, marks: Marks, count: list[int], depth: int) -> None:
+def _walk(node: yaml.Node, path: KeyPath, marks: Marks, count: list[int], depth: int,
+          unique_keys: bool = False) -> None:
     count[0] += 1
     if count[0] > MAX_NODES:
         raise ConfigError(f"{marks.source}: more than {MAX_NODES} values once aliases are expanded "
@@ -108,13 +113,19 @@ def _walk(node: yaml.Node, path: KeyPath, marks: Marks, count: list[int], depth:
         raise ConfigError(f"{_mark(marks.source, node)}: nested deeper than {MAX_DEPTH} levels")
     marks.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, yaml.MappingNode):
+        first: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            if unique_keys and isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key in first:
+                    raise ConfigError(f"{_mark(marks.source, key_node)}: duplicate key {shown(key, 60)!r} "
+                                      f"(first at line {first[key].start_mark.line + 1}); give each key once")
+                first[key] = key_node
             marks.keys.setdefault((*path, key), (key_node.start_mark.line + 1, key_node.start_mark.column + 1))
-            _walk(value_node, (*path, key), marks, count, depth + 1)
+            _walk(value_node, (*path, key), marks, count, depth + 1, unique_keys)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, (*path, index), marks, count, depth + 1)
+            _walk(item, (*path, index), marks, count, depth + 1, unique_keys)
 
 
 def _mark(source: str, node: yaml.Node) -> str:

@@ -81,9 +81,11 @@ def write_manifest(folder: Path, files: Iterable[str], about: dict[str, Any],
     return [MANIFEST, SIGNATURE]
 
 
-def verify(folder: Path, public_key: Ed25519PublicKey | None, now: float | None = None) -> tuple[list[str], list[str]]:
+def verify(folder: Path, public_key: Ed25519PublicKey | None, now: float | None = None,
+           shipped_sha256: str | None = None) -> tuple[list[str], list[str]]:
     """(problems, notes): the package is intact, unexpired (and signed by `public_key`, if
-    given) only when there is no problem."""
+    given) only when there is no problem. The notes say which profile the report was judged
+    against and, given this kit's `shipped_sha256`, whether it is the shipped standard one."""
     try:
         data = _read_small(folder / MANIFEST, MAX_MANIFEST)
         manifest = json.loads(data)
@@ -94,7 +96,24 @@ def verify(folder: Path, public_key: Ed25519PublicKey | None, now: float | None 
         return problems, []
     problems += _check_files(folder, manifest["files"])
     sig_problems, notes = _check_signature(folder, data, manifest, public_key)
+    notes = [*notes, *profile_notes(manifest, shipped_sha256)]
     return problems + sig_problems + _check_expiry(manifest, time.time() if now is None else now), notes
+
+
+def profile_notes(manifest: dict[str, Any], shipped_sha256: str | None) -> list[str]:
+    """Which profile the report was judged against, and whether it is this kit's shipped one."""
+    profile = manifest.get("profile")
+    if not isinstance(profile, dict) or not isinstance(profile.get("sha256"), str):
+        return ["the manifest does not name the profile the report was judged against (an older package?): "
+                "read report.json's profile and compare its SHA-256 with the shipped profile's"]
+    name = f"{profile.get('id')} {profile.get('version')}"
+    line = f"judged against profile {name} (SHA-256 {profile['sha256']}): {profile.get('standing')}"
+    if shipped_sha256 is None:
+        return [line]
+    if profile["sha256"] == shipped_sha256:
+        return [line, "the profile is byte for byte the standard profile this kit ships"]
+    return [line, f"the profile is NOT the standard profile this kit ships (SHA-256 {shipped_sha256}): "
+                  "the report certifies against that profile's rules, not the standard's"]
 
 
 def _check_expiry(manifest: dict[str, Any], now: float) -> list[str]:

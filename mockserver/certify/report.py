@@ -88,7 +88,8 @@ def build(package: Package, masker: Masker, created: float) -> dict[str, Any]:
         "summary": {**counts(requirements), "requirements": len(requirements), "requests": len(package.records)},
         "kit": {"name": KIT, "version": kit_version(), "sha256": kit_digest()},
         "profile": {"id": profile.id, "version": profile.version, "title": profile.title, "source": profile.source,
-                    "sha256": profile.sha256, "documentation": profile.documentation},
+                    "sha256": profile.sha256, "documentation": profile.documentation,
+                    "shipped": profile.shipped, "standing": profile.standing},
         "contract": {"title": str(info.get("title", "")), "version": str(info.get("version", "")),
                      "source": Path(package.contract.source).name, "sha256": file_digest(package.contract.source)},
         "session": {"mode": outcome.mode, "command": list(outcome.command), "base_url": package.base_url,
@@ -152,7 +153,8 @@ def write(folder: Path, package: Package, masker: Masker, key: Ed25519PrivateKey
     _write(folder / "junit.xml", junit.render(report))
     about = {"report": {"id": report["id"], "partner": report["partner"], "result": report["result"]},
              "created": report["created"], "expires": report["expires"],
-             "tool": {"name": KIT, "version": report["kit"]["version"], "sha256": report["kit"]["sha256"]}}
+             "tool": {"name": KIT, "version": report["kit"]["version"], "sha256": report["kit"]["sha256"]},
+             "profile": {k: report["profile"][k] for k in ("id", "version", "sha256", "shipped", "standing")}}
     manifest.write_manifest(folder, FILES, about, key)
     return report
 
