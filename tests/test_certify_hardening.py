@@ -5,7 +5,10 @@ escapes, linear masking, a report folder checked up front. Fast: no session is s
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +59,93 @@ def test_scenario_files_keep_yaml_last_wins() -> None:
         yamlsafe.load("a: 1\na: 2\n", "s.yaml", unique_keys=True)
     base = "base: &b {x: 1}\nm:\n  <<: *b\n  y: 2\n"
     assert yamlsafe.load(base, "s.yaml", unique_keys=True)[0]["m"] == {"x": 1, "y": 2}
+
+
+# 2. every spelling of a recipient or a secret is masked -----------------------------------------
+SECRET = "s3cr3t-Value_0123456789abcdef"
+DEV_KEY = "certify-acme-12345678"
+
+
+def leak_records() -> list[dict[str, Any]]:
+    """The requests of the review's leak.py, as evidence rows (what records.Record.as_json gives)."""
+    basic = base64.b64encode(f"{DEV_KEY}:{SECRET}".encode()).decode()
+    bodies = [
+        json.dumps({"to": "+1 415 867 5309", "template": {"id": "test-template-1"}}),
+        json.dumps({"to": "14158675310", "template": {"id": "test-template-1"}}),
+        json.dumps({"to": "+14158675311", "template": {"id": "test-template-1"}}),
+        '{"to": "14158675313", "email": "alice.real@gmail.com", "template": {"id": "test-template-1"},}',
+        '{"to": "\\u002b14158675314", "template": {"id": "test-template-1"}}',
+        json.dumps({"to": "+14158675315", "template": {"id": "test-template-1", "params": {
+            "alt": "+1 (415) 867-5316", "digits": "4158675315", "mail": "bob@corp.de"}}}),
+        json.dumps({"to": "+12025550150", "note": SECRET, "authz": f"Basic {basic}",
+                    "b64": base64.b64encode(SECRET.encode()).decode(),
+                    "b64url": base64.urlsafe_b64encode(SECRET.encode()).decode().rstrip("=")}),
+        json.dumps({"to": "jöhn@exämple.de"}, ensure_ascii=False),
+        json.dumps({"to": {"phone": "4158675321"}}),
+        json.dumps({"to": ["+14158675320", "+442071838750"]}),
+        json.dumps({"to": 14158675322}),
+    ]
+    rows = [{"id": i, "method": "POST", "path": "/v1/messages", "query": "", "headers": {}, "body": b,
+             "reply": '{"message_id":"2127765750934802432","code":"123456"}'} for i, b in enumerate(bodies)]
+    rows[2]["query"] = "to=%2b14158675311&phone=14158675312&k=" + SECRET.replace("-", "%2d")
+    rows[6]["headers"] = {"X-Partner-Key": "prod-key-ABCDEF123456", "X-Debug": SECRET, "X-Other": "opaque-value",
+                          "Authorization": "Bearer ***", "content-type": "application/json",
+                          "X-Mock-Scenario": "certification", "user-agent": "acme/1.0"}
+    rows.append({"id": 90, "method": "GET", "path": "/v1/messages/+14158675317", "query": "", "headers": {},
+                 "body": None, "reply": None})
+    rows.append({"id": 91, "method": "GET", "path": "/v1/messages/%2B14158675318", "query": "", "headers": {},
+                 "body": None, "reply": None})
+    return rows
+
+
+REAL_NUMBERS = ["4158675309", "4158675310", "4158675311", "4158675312", "4158675313", "4158675314",
+                "4158675315", "4158675316", "4158675317", "4158675318", "4158675320", "4158675321", "4158675322",
+                "2071838750", "415) 867-5316", "415 867 5309"]
+
+
+def test_every_form_of_the_leak_review_is_masked() -> None:
+    from mockserver.certify.masking import Masker, basic_value
+
+    rows = leak_records()
+    recipients = ["+1 415 867 5309", "14158675310", "+14158675311", "+14158675315", "+14158675320",
+                  "+442071838750", "jöhn@exämple.de", "+12025550150"]
+    basic = basic_value(DEV_KEY, SECRET)
+    masker = Masker([SECRET, basic, f"Basic {basic}"], recipients)
+    out = json.dumps([masker.record(r) for r in rows], ensure_ascii=False)
+    for number in REAL_NUMBERS:
+        assert number not in out, number
+    for secret in (SECRET, basic, base64.b64encode(SECRET.encode()).decode(),
+                   base64.urlsafe_b64encode(SECRET.encode()).decode().rstrip("="), "ABCDEF123456", "opaque-value",
+                   "alice.real", "bob@corp", "jöhn", "%2d"):
+        assert secret not in out, secret
+    # the same recipient spelled differently reads as one; test data and ids stay readable
+    body = masker.record(rows[0])["body"]
+    assert "<recipient-1>" in body
+    assert "<recipient-2>" in masker.record(rows[1])["body"]
+    assert masker.record(rows[2])["query"].startswith("to=<recipient-3>&phone=<phone>&k=***")
+    assert "<recipient-4>" in masker.record(rows[5])["body"] and "<phone>" in masker.record(rows[5])["body"]
+    assert "+12025550150" in out and "2127765750934802432" in out and "123456" in out
+    headers = masker.record(rows[6])["headers"]
+    assert headers == {"X-Partner-Key": "***", "X-Debug": "***", "X-Other": "***", "Authorization": "Bearer ***",
+                       "content-type": "application/json", "X-Mock-Scenario": "certification",
+                       "user-agent": "acme/1.0"}
+
+
+def test_the_kits_own_values_are_not_taken_for_phone_numbers() -> None:
+    from mockserver.certify.masking import Masker
+
+    masker = Masker([], ["+14158675309"])
+    for text in ("2026-12-01T14:34:56Z", "2026-12-01 14:34:56", DEV_KEY, "http://127.0.0.1:45985", "1764600000.125",
+                 "a" + "1234567" * 9, "0f8e1c2d-4123-8123-9e8f-123456789abc", "message 2127765750934802432",
+                 "code 123456", "+12025550150", "+447700900123"):
+        assert masker.text(text) == text, text
+    assert masker.text("call 415-867-5309 or +1 (415) 867-5309!") == "call <phone> or <recipient-1>!"
+
+
+def test_the_journal_masks_every_header_that_names_a_key_or_a_session() -> None:
+    from mockserver.journal import mask_headers
+
+    masked = mask_headers({"X-Partner-Key": "k", "X-Api-Key": "k", "X-Auth": "Bearer t", "X-Session-Id": "s",
+                           "Content-Type": "application/json", "X-Mock-Scenario": "certification"})
+    assert masked == {"X-Partner-Key": "***", "X-Api-Key": "***", "X-Auth": "Bearer ***", "X-Session-Id": "***",
+                      "Content-Type": "application/json", "X-Mock-Scenario": "certification"}

@@ -105,27 +105,29 @@ def build(package: Package, masker: Masker, created: float) -> dict[str, Any]:
                     "statement": manifest.SIGNED if package.public_key_sha256 else manifest.UNSIGNED,
                     "public_key_sha256": package.public_key_sha256},
         "requirements": [r.as_json() for r in requirements],
-        "exchanges": _exchanges(package),
+        "exchanges": {},
         "evidence": {"requests": EVIDENCE, "profile": PROFILE_COPY, "records": len(package.records),
                      "omitted_bodies": 0},
     }
     masked: dict[str, Any] = masker.value(report)
+    masked["id"] = report["id"]  # the kit's own values: a UUID is no phone number
+    masked["exchanges"] = _exchanges(package, masker)
     return masked
 
 
-def _exchanges(package: Package) -> dict[str, Any]:
+def _exchanges(package: Package, masker: Masker) -> dict[str, Any]:
     by_id = {r.id: r for r in package.records}
     cited: set[int] = set()
     for requirement in package.requirements:
         cited.update(requirement.records()[:EXCHANGES_PER_REQUIREMENT])
-    return {str(i): by_id[i].as_json() for i in sorted(cited) if i in by_id}
+    return {str(i): masker.record(by_id[i].as_json()) for i in sorted(cited) if i in by_id}
 
 
 def evidence_lines(records: list[Record], masker: Masker) -> tuple[list[bytes], int]:
     """The evidence file's lines, masked; bodies past EVIDENCE_BUDGET are left out (counted)."""
     lines, spent, omitted = [], 0, 0
     for record in records:
-        row = masker.value(record.as_json())
+        row = masker.record(record.as_json())
         size = len(row.get("body") or "") + len(row.get("reply") or "")
         if spent + size > EVIDENCE_BUDGET:
             row["body"] = row["reply"] = None
