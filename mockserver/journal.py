@@ -2,10 +2,11 @@
 client by (certification, the console, the testing helpers). Never holds a secret.
 
 A record keeps the method, path and query, the request's headers (credentials, cookies,
-tokens and any header whose name says key, auth, signature or session masked) and body, the status, the reply's body, the operation and dev_key, real and
-virtual time, the duration and any contract violation. Bodies are cut at `body_limit`
-characters; the mock's own codes stay in them (they are test data). JSON fields that name a
-secret (`secret`, `password`, `token`, `authorization`) are masked in bodies too.
+tokens and any header whose name says key, auth, signature or session masked) and body, the
+status, the reply's body, the operation and dev_key, real and virtual time, the duration and
+any contract violation. Bodies are cut at `body_limit` characters; the mock's own codes stay
+in them (they are test data). JSON fields that name a secret (`secret`, `password`, `token`,
+`authorization`) are masked in bodies too.
 
 API requests are `request` records, every one of them (404 and 405 answers too); control-plane
 calls that change state are `control` records. Each is appended before its reply leaves, so

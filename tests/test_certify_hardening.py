@@ -149,3 +149,90 @@ def test_the_journal_masks_every_header_that_names_a_key_or_a_session() -> None:
                            "Content-Type": "application/json", "X-Mock-Scenario": "certification"})
     assert masked == {"X-Partner-Key": "***", "X-Api-Key": "***", "X-Auth": "Bearer ***", "X-Session-Id": "***",
                       "Content-Type": "application/json", "X-Mock-Scenario": "certification"}
+
+
+# 3. verify: no traceback, no terminal escape ----------------------------------------------------
+def package(folder: Path, files: dict[str, Any] | None = None) -> Path:
+    from mockserver.certify.manifest import write_manifest
+
+    folder.mkdir()
+    (folder / "report.json").write_text("{}")
+    write_manifest(folder, ["report.json"], {"expires": "2999-01-01T00:00:00Z", "created": "2026-01-01T00:00:00Z"},
+                   None)
+    if files is not None:  # a forged manifest, rewritten in its canonical form with its own digest
+        import hashlib
+
+        from mockserver.certify.manifest import MANIFEST, canonical
+
+        data = json.loads((folder / MANIFEST).read_text())
+        data.pop("manifest_sha256")
+        data["files"].update(files)
+        (folder / MANIFEST).write_bytes(canonical({**data, "manifest_sha256":
+                                                   hashlib.sha256(canonical(data)).hexdigest()}))
+    return folder
+
+
+def verify_cli(*args: str) -> Any:
+    from click.testing import CliRunner
+
+    from mockserver.cli import main
+
+    return CliRunner().invoke(main, ["certify", "verify", *args])
+
+
+ESCAPE = "\x1b[2K\r\x1b[32mok: intact\x1b[0m"
+
+
+@pytest.mark.parametrize(("name", "said"), [
+    ("nul\x00byte", "nul\\x00byte: not a plain path inside the package"),
+    (ESCAPE, "\\x1b[2K\\r\\x1b[32mok: intact\\x1b[0m: not a plain path inside the package"),
+])
+def test_verify_refuses_a_forged_name_in_one_clean_line(name: str, said: str, tmp_path: Path) -> None:
+    result = verify_cli(str(package(tmp_path / "p", {name: {"sha256": "0" * 64, "bytes": 1}})), "--integrity-only")
+    assert result.exit_code == 1
+    assert f"FAILED: {said}" in result.output and "\x1b" not in result.output and "\x00" not in result.output
+
+
+def test_verify_of_a_deeply_nested_manifest_is_a_failure_not_a_traceback(tmp_path: Path) -> None:
+    folder = package(tmp_path / "p")
+    (folder / "manifest.json").write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    result = verify_cli(str(folder), "--integrity-only")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "FAILED: manifest.json: cannot be read as JSON" in result.output
+
+
+def test_an_unsupported_public_key_is_a_clean_error(tmp_path: Path) -> None:
+    key = tmp_path / "k.pub"
+    key.write_text("ssh-foo AAAAB3NzaC1yc2E= x\n")
+    result = verify_cli(str(package(tmp_path / "p")), "--public-key", str(key))
+    assert result.exit_code == 2 and "not a usable public key" in result.output and "Traceback" not in result.output
+
+
+def test_an_empty_folder_added_to_the_package_makes_verify_fail(tmp_path: Path) -> None:
+    folder = package(tmp_path / "p")
+    (folder / "planted").mkdir()
+    result = verify_cli(str(folder), "--integrity-only")
+    assert result.exit_code == 1 and "FAILED: planted: in the package but not in the manifest" in result.output
+
+
+def test_verify_without_a_public_key_warns_and_needs_integrity_only(tmp_path: Path) -> None:
+    folder = package(tmp_path / "p")
+    plain = verify_cli(str(folder))
+    assert plain.exit_code == 2 and "WARNING: no --public-key: this checks integrity only" in plain.output
+    assert "not verified" in plain.output
+    accepted = verify_cli(str(folder), "--integrity-only")
+    assert accepted.exit_code == 0 and "intact (integrity only)" in accepted.output
+    assert "WARNING: no --public-key" in accepted.output
+
+
+def test_the_summary_shows_control_characters_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    from mockserver.cli import _summarise
+
+    evil = "x\x1b]0;PWNED\x07\x1b[31mRED\x00"
+    report = {"partner": evil, "result": "FAILED", "profile": {"id": "p", "version": "1.0.0", "standing": evil,
+                                                               "sha256": "0" * 64},
+              "summary": {"PASSED": 0, "FAILED": 1, "WARNING": 0, "SKIPPED": 0, "requests": 0},
+              "requirements": [{"id": "coverage.x" + evil, "result": "FAILED", "reason": evil}]}
+    _summarise(report, "out")
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\x00" not in out and "\\x1b]0;PWNED\\x07" in out

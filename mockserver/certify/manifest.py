@@ -23,11 +23,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from mockserver.errors import ConfigError
+from mockserver.textsafe import shown
 
 FORMAT = "otp-mock-certification-manifest/1"
 MANIFEST = "manifest.json"
@@ -87,10 +88,20 @@ def verify(folder: Path, public_key: Ed25519PublicKey | None, now: float | None 
     given) only when there is no problem. The notes say which profile the report was judged
     against and, given this kit's `shipped_sha256`, whether it is the shipped standard one."""
     try:
+        return _verify(folder, public_key, now, shipped_sha256)
+    except (OSError, ValueError, TypeError, KeyError, RecursionError, UnsupportedAlgorithm) as exc:  # never a traceback
+        return [f"the package cannot be checked: {type(exc).__name__}: {_first_line(exc)}"], []
+
+
+def _verify(folder: Path, public_key: Ed25519PublicKey | None, now: float | None,
+            shipped_sha256: str | None) -> tuple[list[str], list[str]]:
+    try:
         data = _read_small(folder / MANIFEST, MAX_MANIFEST)
         manifest = json.loads(data)
     except (OSError, ValueError) as exc:
         return [f"{MANIFEST}: cannot be read as JSON: {exc}"], []
+    except RecursionError:
+        return [f"{MANIFEST}: cannot be read as JSON: nested too deeply"], []
     problems = _check_manifest(manifest, data)
     if problems:
         return problems, []
@@ -144,7 +155,7 @@ def _check_files(folder: Path, files: dict[str, Any]) -> list[str]:
     for name, entry in files.items():
         path = _inside(folder, name)
         if path is None:
-            problems.append(f"{name}: not a plain path inside the package")
+            problems.append(f"{shown(name)}: not a plain path inside the package")
             continue
         try:
             info = os.lstat(path)
@@ -170,11 +181,15 @@ def _walk(folder: Path) -> Iterable[Path]:
             return
         for name in names + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             yield Path(root) / name
+        if not names and not dirs and Path(root) != folder:
+            yield Path(root)  # an empty folder is in the package too
 
 
 def _inside(folder: Path, name: str) -> Path | None:
+    if not isinstance(name, str) or not name.isprintable():  # a NUL or a control character is no file name
+        return None
     parts = Path(name).parts
-    if not isinstance(name, str) or not parts or Path(name).is_absolute() or ".." in parts or "\\" in name:
+    if not parts or Path(name).is_absolute() or ".." in parts or "\\" in name:
         return None
     return folder.joinpath(*parts)
 
@@ -237,7 +252,7 @@ def load_private_key(path: str) -> Ed25519PrivateKey:
             key: Any = serialization.load_ssh_private_key(data, secret)
         else:
             key = serialization.load_pem_private_key(data, secret)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise ConfigError(f"{path}: not a usable private key ({_first_line(exc)}); make one with "
                           "`otp-mock certify keygen KEYFILE`") from None
     if not isinstance(key, Ed25519PrivateKey):
@@ -253,7 +268,7 @@ def load_public_key(path: str) -> Ed25519PublicKey:
             key: Any = serialization.load_ssh_public_key(data.strip())
         else:
             key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise ConfigError(f"{path}: not a usable public key ({_first_line(exc)})") from None
     if not isinstance(key, Ed25519PublicKey):
         raise ConfigError(f"{path}: not an Ed25519 public key ({type(key).__name__})")
