@@ -49,7 +49,11 @@ def load(text: str, source: str, unique_keys: bool = False) -> tuple[Any, Marks]
     scenarios, settings and keys files keep YAML's last-wins."""
     if len(text.encode("utf-8")) > MAX_BYTES:
         raise ConfigError(f"{source}: file is larger than {MAX_BYTES} bytes")
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a NUL or another character YAML refuses, found on reading
+        raise ConfigError(f"{source}:{_line_col(text, exc.position)}: {_character(exc.character)} is not "
+                          "allowed in YAML") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -59,12 +63,20 @@ def load(text: str, source: str, unique_keys: bool = False) -> tuple[Any, Marks]
         try:
             return loader.construct_document(node), marks
         except (ValueError, TypeError, OverflowError) as exc:  # e.g. an unquoted date that is no date
-            raise ConfigError(f"{source}: a value YAML reads as a date or number is not one ({exc}); "
+            bad = _unconstructable(loader, node)
+            where = _mark(source, bad) if bad is not None else source
+            raise ConfigError(f"{where}: a value YAML reads as a date or number is not one ({exc}); "
                               "quote it to keep it as text") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise ConfigError(f"{where}: {exc.problem or exc.context}") from None
+    except yaml.reader.ReaderError as exc:  # a NUL or another character YAML refuses
+        raise ConfigError(f"{source}:{_line_col(text, exc.position)}: {_character(exc.character)} is not "
+                          "allowed in YAML") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
+            from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply for a scenario file") from None
     finally:
@@ -99,8 +111,10 @@ def read_text(path: Path | str, what: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{file}: the {what} is not UTF-8 text (byte {data[exc.start]:#04x} at offset "
-                          f"{exc.start})") from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"{file}:{line}:{column}: the {what} is not UTF-8 text (byte {data[exc.start]:#04x} "
+                          f"at offset {exc.start})") from None
 
 
 def _walk(node: yaml.Node, path: KeyPath, marks: Marks, count: list[int], depth: int,
@@ -130,3 +144,33 @@ def _walk(node: yaml.Node, path: KeyPath, marks: Marks, count: list[int], depth:
 
 def _mark(source: str, node: yaml.Node) -> str:
     return f"{source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+
+def _line_col(text: str, position: int) -> str:
+    line = text.count("\n", 0, position) + 1
+    return f"{line}:{position - (text.rfind(chr(10), 0, position) + 1) + 1}"
+
+
+def _unconstructable(loader: yaml.SafeLoader, root: yaml.Node) -> yaml.Node | None:
+    """The first scalar of a document that cannot be made a value (a date such as 2024-13-45),
+    to name its line; bounded by the nodes the walk counted."""
+    stack = [root]
+    for _ in range(MAX_NODES + 1):
+        if not stack:
+            return None
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            loader.constructed_objects, loader.recursive_objects = {}, {}  # what the failed construction left
+            try:
+                loader.construct_object(node, deep=True)
+            except (ValueError, TypeError, OverflowError, yaml.YAMLError):
+                return node
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in reversed(node.value) for n in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+    return None
+
+
+def _character(character: object) -> str:
+    return f"character U+{character:04X}" if isinstance(character, int) else f"character {character!r}"

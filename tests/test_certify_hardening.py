@@ -258,3 +258,77 @@ def test_masking_costs_the_same_with_one_recipient_or_a_thousand() -> None:
     one = min(cost(["+14158670000"]) for _ in range(3))
     many = min(cost([f"+1415867{i:04d}" for i in range(1000)]) for _ in range(3))
     assert many < one * 3 + 0.05, (one, many)  # the masking it replaced took 14x longer here
+
+
+# 5. the report folder up front, write errors, profile errors with a line, raw bytes in HTML ------
+def test_a_report_folder_that_cannot_be_written_is_refused_before_the_session(tmp_path: Path) -> None:
+    import sys
+
+    from click.testing import CliRunner
+
+    from mockserver.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    marker = tmp_path / "ran"
+    result = CliRunner().invoke(main, ["certify", "--partner", "A", "--run",
+                                       f"{sys.executable} -c \"open({str(marker)!r}, 'w')\"",
+                                       "--report-dir", str(tmp_path / "afile" / "report")])
+    assert result.exit_code == 2 and "cannot write there" in result.output and not marker.exists()
+
+
+def test_a_failure_while_writing_the_report_is_one_clean_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mockserver.certify import report
+    from mockserver.web.certify_run import Request, certify
+
+    real = report._write
+
+    def failing(path: Path, data: bytes) -> None:
+        if path.name == "report.html":
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(report, "_write", failing)
+    with pytest.raises(ConfigError, match=r"writing the report failed \(No space left on device: .*report.html\); "
+                                          "the folder holds an incomplete package"):
+        certify(Request(partner="A", run="true", report_dir=tmp_path / "r", timeout=30))
+    assert not (tmp_path / "r" / "manifest.json").exists()
+
+
+def test_a_failed_session_leaves_no_empty_report_folder(tmp_path: Path) -> None:
+    from mockserver.web.certify_run import Request, certify
+
+    with pytest.raises(ConfigError, match="cannot start"):
+        certify(Request(partner="A", run="/nonexistent/command", report_dir=tmp_path / "r", timeout=30))
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(("edit", "where", "said"), [
+    (('version: "1.0.0"', "version: 2024-13-45"), ":{line}:12:", "a value YAML reads as a date or number is not one"),
+    (('version: "1.0.0"', 'version: "1.0.0\x00"'), ":{line}:18:", "character U+0000 is not allowed in YAML"),
+    (('version: "1.0.0"', 'version: "1.0.0\xe9"'), ":{line}:18:", "is not UTF-8 text (byte 0xe9"),
+])
+def test_profile_errors_name_their_line_and_column(edit: tuple[str, str], where: str, said: str,
+                                                   tmp_path: Path) -> None:
+    text = SHIPPED.read_text(encoding="utf-8")
+    line = text[:text.index(edit[0])].count("\n") + 1
+    path = tmp_path / "p.yaml"
+    data = text.replace(edit[0], edit[1]).encode("utf-8")
+    path.write_bytes(data.replace("\xe9".encode(), b"\xe9"))
+    with pytest.raises(ConfigError) as error:
+        load_profile(path, CONTRACT)
+    assert str(error.value).startswith(f"{path}{where.format(line=line)}") and said in str(error.value)
+
+
+def test_an_empty_profile_is_an_error_at_its_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    with pytest.raises(ConfigError, match=r"empty.yaml:1:1: the file is empty"):
+        load_profile(path, CONTRACT)
+
+
+def test_the_html_report_shows_control_characters_escaped() -> None:
+    from mockserver.certify import html
+
+    assert html.escape("a\x00b\x1b[31m<i>\u202e\nz") == "a\\x00b\\x1b[31m&lt;i&gt;\\u202e\nz"
+    source = Path(html.__file__).read_text(encoding="utf-8")
+    assert "from html import escape" not in source  # every value goes through html.escape above

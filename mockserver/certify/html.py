@@ -10,10 +10,22 @@ the requests and replies that show them.
 
 from __future__ import annotations
 
-from html import escape
+import html
 from typing import Any
 
 from mockserver.certify.results import PASSED, RESULTS
+
+
+def escape(value: object) -> str:
+    """HTML-escaped text with every control or format character (a NUL, an ESC, a bidi
+    override) shown as its escape, so no byte a client or a profile sent is shown raw;
+    newlines and tabs stay (the evidence is preformatted)."""
+    text = str(value)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() or c in "\n\t" else c.encode("unicode_escape").decode("ascii")
+                       for c in text)
+    return html.escape(text)
+
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """

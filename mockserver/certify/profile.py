@@ -156,6 +156,9 @@ def load_profile(path: Path | str | None, contract: Contract) -> Profile:
 
 def profile_from_text(text: str, source: str, contract: Contract) -> Profile:
     data, marks = yamlsafe.load(text, source, unique_keys=True)  # a key given twice is an error
+    if data is None:
+        raise ConfigError(f"{source}:1:1: the file is empty: a profile is a scenario with a 'certification' "
+                          "mapping (`otp-mock certify profile` prints the standard one)")
     scenario = load_text(text, source, contract)  # the scenario part, with its own file:line errors
     if not isinstance(data, dict) or "certification" not in data:
         raise ConfigError(f"{source}: not a certification profile: add a 'certification' mapping "

@@ -69,11 +69,20 @@ def iso(at: float) -> str:
 
 
 def check_folder(folder: Path) -> None:
-    """The report folder must be new or empty, so the package holds only its own files."""
+    """The report folder must be new or empty, so the package holds only its own files, and
+    writable: it is made (if new) and a probe file written and removed before the session."""
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         raise ConfigError(f"--report-dir {folder}: not a folder")
     if folder.is_dir() and any(folder.iterdir()):
         raise ConfigError(f"--report-dir {folder}: not empty; give a new folder (a package holds only its own files)")
+    try:  # found now, not after the session: the folder can be made and written
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".otp-mock-probe-{uuid.uuid4().hex}"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"--report-dir {folder}: cannot write there ({exc.strerror or exc}); give a folder "
+                          "you can write") from None
 
 
 def build(package: Package, masker: Masker, created: float) -> dict[str, Any]:
