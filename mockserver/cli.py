@@ -374,7 +374,8 @@ def certify(ctx: click.Context, /, partner: str | None, profile: str | None, run
     """Certify a partner's integration: serve a session, judge its requests, write a report.
 
     Exit status 0 only when every requirement passed, 1 otherwise, 2 for a bad flag or file.
-    `otp-mock certify verify REPORT_DIR` checks a report; `otp-mock certify keygen FILE` makes a key.
+    `otp-mock certify verify REPORT_DIR` checks a report; `otp-mock certify keygen FILE` makes a key;
+    `otp-mock certify profile` prints the standard profile.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -452,6 +453,24 @@ def certify_verify(report_dir: str, public_key: str | None, integrity_only: bool
         sys.exit(Failure.exit_code)
     what = "intact and signed by the --public-key given" if key is not None else "intact (integrity only)"
     click.echo(f"ok: {printable(report_dir, 500)} is {what}: every file matches manifest.json")
+
+
+@certify.command("profile")
+@click.option("--path", "show_path", is_flag=True, default=False, help="Print the file's path instead of its text.")
+def certify_profile(show_path: bool) -> None:
+    """Print the shipped standard profile (engagelab-otp-standard), byte for byte: save it with
+    `otp-mock certify profile > certification.yaml` to read it or to start a copy of your own."""
+    from mockserver.certify.profile import SHIPPED
+    from mockserver.yamlsafe import read_text
+
+    if show_path:
+        click.echo(str(SHIPPED))
+        return
+    try:
+        text = read_text(SHIPPED, "certification profile")
+    except MockError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(text, nl=False)
 
 
 @certify.command("keygen")

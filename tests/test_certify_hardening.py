@@ -332,3 +332,18 @@ def test_the_html_report_shows_control_characters_escaped() -> None:
     assert html.escape("a\x00b\x1b[31m<i>\u202e\nz") == "a\\x00b\\x1b[31m&lt;i&gt;\\u202e\nz"
     source = Path(html.__file__).read_text(encoding="utf-8")
     assert "from html import escape" not in source  # every value goes through html.escape above
+
+
+# 6. the standard profile after pip install ------------------------------------------------------
+def test_certify_profile_prints_the_shipped_profile_byte_for_byte(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mockserver.cli import main
+
+    printed = CliRunner().invoke(main, ["certify", "profile"])
+    assert printed.exit_code == 0 and printed.output == SHIPPED.read_text(encoding="utf-8")
+    saved = tmp_path / "certification.yaml"
+    saved.write_text(printed.output, encoding="utf-8")
+    assert load_profile(saved, CONTRACT).shipped
+    where = CliRunner().invoke(main, ["certify", "profile", "--path"])
+    assert where.exit_code == 0 and Path(where.output.strip()) == SHIPPED
