@@ -13,6 +13,7 @@ import click
 
 from mockserver.config import Settings
 from mockserver.errors import MockError
+from mockserver.textsafe import shown as printable
 
 _SETTINGS_OPTIONS = [
     click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help="YAML file of settings."),
@@ -373,7 +374,8 @@ def certify(ctx: click.Context, /, partner: str | None, profile: str | None, run
     """Certify a partner's integration: serve a session, judge its requests, write a report.
 
     Exit status 0 only when every requirement passed, 1 otherwise, 2 for a bad flag or file.
-    `otp-mock certify verify REPORT_DIR` checks a report; `otp-mock certify keygen FILE` makes a key.
+    `otp-mock certify verify REPORT_DIR` checks a report; `otp-mock certify keygen FILE` makes a key;
+    `otp-mock certify profile` prints the standard profile.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -398,12 +400,15 @@ def certify(ctx: click.Context, /, partner: str | None, profile: str | None, run
 
 def _summarise(report: dict[str, Any], folder: Any) -> None:
     summary = report["summary"]
-    click.echo(f"Certification of {report['partner']}: {report['result']} ({summary['PASSED']} passed, "
+    click.echo(f"Certification of {printable(report['partner'])}: {report['result']} ({summary['PASSED']} passed, "
                f"{summary['FAILED']} failed, {summary['WARNING']} warnings, {summary['SKIPPED']} skipped; "
                f"{summary['requests']} requests)")
+    profile = report["profile"]
+    click.echo(f"Profile: {printable(profile['id'])} {printable(profile['version'])}, {printable(profile['standing'])} "
+               f"(SHA-256 {profile['sha256']})")
     for row in report["requirements"]:
         if row["result"] != "PASSED":
-            click.echo(f"  {row['result']:<8} {row['id']}: {row['reason']}")
+            click.echo(f"  {row['result']:<8} {printable(row['id'])}: {printable(row['reason'], 2000)}")
     click.echo(f"Report: {folder}/report.html (report.json, junit.xml, manifest.json)")
 
 
@@ -411,24 +416,61 @@ def _summarise(report: dict[str, Any], folder: Any) -> None:
 @click.argument("report_dir", type=click.Path(file_okay=False))
 @click.option("--public-key", type=click.Path(dir_okay=False), default=None,
               help="The certifier's Ed25519 public key (PEM or ssh-ed25519): the signature must be its.")
-def certify_verify(report_dir: str, public_key: str | None) -> None:
-    """Check a report package offline: every file's SHA-256, the manifest, the signature, the expiry."""
+@click.option("--integrity-only", is_flag=True, default=False,
+              help="Check integrity only (no --public-key): exit 0 for an intact package, whoever made it.")
+def certify_verify(report_dir: str, public_key: str | None, integrity_only: bool) -> None:
+    """Check a report package offline: every file's SHA-256, the manifest, the signature, the expiry.
+
+    Exit 0 only for an intact, unexpired package checked with --public-key (who signed it), or
+    with --integrity-only (nothing changed since it was written, by whoever wrote it); 1 when a
+    check fails; 2 without either flag, or for a bad flag or key."""
     from pathlib import Path
 
     from mockserver.certify.manifest import load_public_key, verify
+    from mockserver.certify.profile import shipped_sha256
 
+    if public_key and integrity_only:
+        raise click.UsageError("give --public-key or --integrity-only, not both")
     try:
         key = load_public_key(public_key) if public_key else None
+        shipped = shipped_sha256()
     except MockError as exc:
         raise Failure(str(exc)) from None
-    problems, notes = verify(Path(report_dir), key)
+    if key is None:
+        click.echo("WARNING: no --public-key: this checks integrity only (no file changed since the manifest was "
+                   "written), not who made the package; anyone can write an intact package", err=True)
+    problems, notes = verify(Path(report_dir), key, shipped_sha256=shipped)
     for problem in problems:
-        click.echo(f"FAILED: {problem}", err=True)
+        click.echo(f"FAILED: {printable(problem, 500)}", err=True)
     for note in notes:
-        click.echo(f"note: {note}")
+        click.echo(f"note: {printable(note, 500)}")
     if problems:
         sys.exit(1)
-    click.echo(f"ok: {report_dir} is intact (every file matches manifest.json)")
+    if key is None and not integrity_only:
+        click.echo(f"not verified: {printable(report_dir, 500)} is intact, but without --public-key who made it is "
+                   "unknown; pass the certifier's --public-key, or --integrity-only to accept integrity alone",
+                   err=True)
+        sys.exit(Failure.exit_code)
+    what = "intact and signed by the --public-key given" if key is not None else "intact (integrity only)"
+    click.echo(f"ok: {printable(report_dir, 500)} is {what}: every file matches manifest.json")
+
+
+@certify.command("profile")
+@click.option("--path", "show_path", is_flag=True, default=False, help="Print the file's path instead of its text.")
+def certify_profile(show_path: bool) -> None:
+    """Print the shipped standard profile (engagelab-otp-standard), byte for byte: save it with
+    `otp-mock certify profile > certification.yaml` to read it or to start a copy of your own."""
+    from mockserver.certify.profile import SHIPPED
+    from mockserver.yamlsafe import read_text
+
+    if show_path:
+        click.echo(str(SHIPPED))
+        return
+    try:
+        text = read_text(SHIPPED, "certification profile")
+    except MockError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(text, nl=False)
 
 
 @certify.command("keygen")

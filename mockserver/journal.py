@@ -1,11 +1,12 @@
 """The journal: every served request as a record of the event stream, rich enough to judge a
 client by (certification, the console, the testing helpers). Never holds a secret.
 
-A record keeps the method, path and query, the request's headers (credentials, cookies and
-tokens masked) and body, the status, the reply's body, the operation and dev_key, real and
-virtual time, the duration and any contract violation. Bodies are cut at `body_limit`
-characters; the mock's own codes stay in them (they are test data). JSON fields that name a
-secret (`secret`, `password`, `token`, `authorization`) are masked in bodies too.
+A record keeps the method, path and query, the request's headers (credentials, cookies,
+tokens and any header whose name says key, auth, signature or session masked) and body, the
+status, the reply's body, the operation and dev_key, real and virtual time, the duration and
+any contract violation. Bodies are cut at `body_limit` characters; the mock's own codes stay
+in them (they are test data). JSON fields that name a secret (`secret`, `password`, `token`,
+`authorization`) are masked in bodies too.
 
 API requests are `request` records, every one of them (404 and 405 answers too); control-plane
 calls that change state are `control` records. Each is appended before its reply leaves, so
@@ -30,7 +31,7 @@ from mockserver.textsafe import shown
 
 log = logging.getLogger("mockserver")
 MASK = "***"
-_SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|password|api-key", re.IGNORECASE)
+_SECRET_HEADER = re.compile(r"auth|cookie|token|secret|password|key|signature|credential|session", re.IGNORECASE)
 _SECRET_FIELD = re.compile(r"secret|password|token|authorization", re.IGNORECASE)
 PLANES = {"api": "request", "control": "control"}  # the journal's planes and their record types
 

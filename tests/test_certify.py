@@ -207,6 +207,27 @@ def test_changing_one_byte_of_any_file_makes_verify_fail(name: str, careless: tu
     assert verify(signed, load_public_key(str(keys[1])))[0] == []  # the original is untouched
 
 
+def test_a_modified_copy_of_the_standard_profile_is_named_so_in_every_view_and_by_verify(
+        well_behaved: Outcome) -> None:
+    """The sessions here run a copy of the shipped profile with a shorter hang: same id and
+    version, other bytes. No view may read as a pass against the standard."""
+    from mockserver.certify.profile import shipped_sha256
+
+    profile = well_behaved.report["profile"]
+    assert profile["id"] == "engagelab-otp-standard" and profile["shipped"] is False
+    assert profile["standing"].startswith("modified copy of engagelab-otp-standard")
+    assert profile["sha256"] != shipped_sha256()
+    html = (well_behaved.folder / "report.html").read_text(encoding="utf-8")
+    summary = html.split('id="summary"')[1].split("</section>")[0]
+    assert "modified copy of engagelab-otp-standard" in summary and profile["sha256"] in summary
+    junit = ET.parse(well_behaved.folder / "junit.xml").getroot()
+    props = {p.get("name"): p.get("value") for p in junit.iter("property")}
+    assert props["profile_shipped"] == "false" and props["profile_standing"].startswith("modified copy")
+    result = CliRunner().invoke(main, ["certify", "verify", str(well_behaved.folder), "--integrity-only"])
+    assert "judged against profile engagelab-otp-standard 1.0.0" in result.output
+    assert "NOT the standard profile this kit ships" in result.output
+
+
 def test_a_file_added_to_the_package_makes_verify_fail(idle: Outcome, tmp_path: Path) -> None:
     copy = tmp_path / "package"
     shutil.copytree(idle.folder, copy)
@@ -298,6 +319,7 @@ def test_the_command_line_exits_0_only_when_every_requirement_passed(tmp_path: P
                                        f"{sys.executable} {CLIENTS / 'idle.py'}", "--report-dir",
                                        str(tmp_path / "r")])
     assert result.exit_code == 1 and "FAILED   coverage.send-verify-success" in result.output
+    assert "Profile: engagelab-otp-standard 1.0.0, the shipped standard profile" in result.output
     assert (tmp_path / "r" / "report.html").is_file()
 
 

@@ -10,10 +10,22 @@ the requests and replies that show them.
 
 from __future__ import annotations
 
-from html import escape
+import html
 from typing import Any
 
 from mockserver.certify.results import PASSED, RESULTS
+
+
+def escape(value: object) -> str:
+    """HTML-escaped text with every control or format character (a NUL, an ESC, a bidi
+    override) shown as its escape, so no byte a client or a profile sent is shown raw;
+    newlines and tabs stay (the evidence is preformatted)."""
+    text = str(value)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() or c in "\n\t" else c.encode("unicode_escape").decode("ascii")
+                       for c in text)
+    return html.escape(text)
+
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """
@@ -56,7 +68,9 @@ def _summary(report: dict[str, Any]) -> str:
     result = escape(report["result"])
     return (f'<section id="summary"><p class="verdict">Result: <span id="result" class="result {result}">{result}'
             '</span> against profile '
-            f'{escape(report["profile"]["id"])} {escape(report["profile"]["version"])}</p>'
+            f'{escape(report["profile"]["id"])} {escape(report["profile"]["version"])}: '
+            f'<span id="profile-standing">{escape(report["profile"]["standing"])}</span>, '
+            f'SHA-256 <code>{escape(report["profile"]["sha256"])}</code></p>'
             f"<p>Created {escape(report['created'])}, valid until {escape(report['expires'])}. "
             f"{summary['requirements']} requirements, {summary['requests']} requests.</p>"
             f"<table><tr>{heads}</tr><tr>{cells}</tr></table></section>")
@@ -72,7 +86,7 @@ def _about(report: dict[str, Any]) -> str:
     pairs = [
         ("Kit", f"{kit['name']} {kit['version']}"), ("Kit SHA-256", kit["sha256"]),
         ("Profile", f"{profile['title']} ({profile['id']} {profile['version']}, {profile['source']})"),
-        ("Profile SHA-256", profile["sha256"]),
+        ("Profile SHA-256", profile["sha256"]), ("Profile standing", profile["standing"]),
         ("Contract", f"{contract['title']} {contract['version']} ({contract['source']})"),
         ("Contract SHA-256", contract["sha256"]),
         ("Session", f"{session['mode']} mode, dev_key {session['dev_key']}, store {session['store']}, "

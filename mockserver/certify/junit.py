@@ -45,6 +45,8 @@ def _suite(group: str, rows: list[dict[str, Any]], report: dict[str, Any]) -> ET
     properties = ET.SubElement(suite, "properties")
     for name, value in (("partner", report["partner"]), ("profile", f"{report['profile']['id']} "
                         f"{report['profile']['version']}"), ("profile_sha256", report["profile"]["sha256"]),
+                        ("profile_standing", report["profile"]["standing"]),
+                        ("profile_shipped", str(report["profile"]["shipped"]).lower()),
                         ("contract_sha256", report["contract"]["sha256"]), ("kit", report["kit"]["version"])):
         ET.SubElement(properties, "property", name=name, value=clean(str(value)))
     for row in rows:

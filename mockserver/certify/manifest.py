@@ -23,11 +23,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from mockserver.errors import ConfigError
+from mockserver.textsafe import shown
 
 FORMAT = "otp-mock-certification-manifest/1"
 MANIFEST = "manifest.json"
@@ -81,20 +82,49 @@ def write_manifest(folder: Path, files: Iterable[str], about: dict[str, Any],
     return [MANIFEST, SIGNATURE]
 
 
-def verify(folder: Path, public_key: Ed25519PublicKey | None, now: float | None = None) -> tuple[list[str], list[str]]:
+def verify(folder: Path, public_key: Ed25519PublicKey | None, now: float | None = None,
+           shipped_sha256: str | None = None) -> tuple[list[str], list[str]]:
     """(problems, notes): the package is intact, unexpired (and signed by `public_key`, if
-    given) only when there is no problem."""
+    given) only when there is no problem. The notes say which profile the report was judged
+    against and, given this kit's `shipped_sha256`, whether it is the shipped standard one."""
+    try:
+        return _verify(folder, public_key, now, shipped_sha256)
+    except (OSError, ValueError, TypeError, KeyError, RecursionError, UnsupportedAlgorithm) as exc:  # never a traceback
+        return [f"the package cannot be checked: {type(exc).__name__}: {_first_line(exc)}"], []
+
+
+def _verify(folder: Path, public_key: Ed25519PublicKey | None, now: float | None,
+            shipped_sha256: str | None) -> tuple[list[str], list[str]]:
     try:
         data = _read_small(folder / MANIFEST, MAX_MANIFEST)
         manifest = json.loads(data)
     except (OSError, ValueError) as exc:
         return [f"{MANIFEST}: cannot be read as JSON: {exc}"], []
+    except RecursionError:
+        return [f"{MANIFEST}: cannot be read as JSON: nested too deeply"], []
     problems = _check_manifest(manifest, data)
     if problems:
         return problems, []
     problems += _check_files(folder, manifest["files"])
     sig_problems, notes = _check_signature(folder, data, manifest, public_key)
+    notes = [*notes, *profile_notes(manifest, shipped_sha256)]
     return problems + sig_problems + _check_expiry(manifest, time.time() if now is None else now), notes
+
+
+def profile_notes(manifest: dict[str, Any], shipped_sha256: str | None) -> list[str]:
+    """Which profile the report was judged against, and whether it is this kit's shipped one."""
+    profile = manifest.get("profile")
+    if not isinstance(profile, dict) or not isinstance(profile.get("sha256"), str):
+        return ["the manifest does not name the profile the report was judged against (an older package?): "
+                "read report.json's profile and compare its SHA-256 with the shipped profile's"]
+    name = f"{profile.get('id')} {profile.get('version')}"
+    line = f"judged against profile {name} (SHA-256 {profile['sha256']}): {profile.get('standing')}"
+    if shipped_sha256 is None:
+        return [line]
+    if profile["sha256"] == shipped_sha256:
+        return [line, "the profile is byte for byte the standard profile this kit ships"]
+    return [line, f"the profile is NOT the standard profile this kit ships (SHA-256 {shipped_sha256}): "
+                  "the report certifies against that profile's rules, not the standard's"]
 
 
 def _check_expiry(manifest: dict[str, Any], now: float) -> list[str]:
@@ -125,7 +155,7 @@ def _check_files(folder: Path, files: dict[str, Any]) -> list[str]:
     for name, entry in files.items():
         path = _inside(folder, name)
         if path is None:
-            problems.append(f"{name}: not a plain path inside the package")
+            problems.append(f"{shown(name)}: not a plain path inside the package")
             continue
         try:
             info = os.lstat(path)
@@ -151,11 +181,15 @@ def _walk(folder: Path) -> Iterable[Path]:
             return
         for name in names + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             yield Path(root) / name
+        if not names and not dirs and Path(root) != folder:
+            yield Path(root)  # an empty folder is in the package too
 
 
 def _inside(folder: Path, name: str) -> Path | None:
+    if not isinstance(name, str) or not name.isprintable():  # a NUL or a control character is no file name
+        return None
     parts = Path(name).parts
-    if not isinstance(name, str) or not parts or Path(name).is_absolute() or ".." in parts or "\\" in name:
+    if not parts or Path(name).is_absolute() or ".." in parts or "\\" in name:
         return None
     return folder.joinpath(*parts)
 
@@ -218,7 +252,7 @@ def load_private_key(path: str) -> Ed25519PrivateKey:
             key: Any = serialization.load_ssh_private_key(data, secret)
         else:
             key = serialization.load_pem_private_key(data, secret)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise ConfigError(f"{path}: not a usable private key ({_first_line(exc)}); make one with "
                           "`otp-mock certify keygen KEYFILE`") from None
     if not isinstance(key, Ed25519PrivateKey):
@@ -234,7 +268,7 @@ def load_public_key(path: str) -> Ed25519PublicKey:
             key: Any = serialization.load_ssh_public_key(data.strip())
         else:
             key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise ConfigError(f"{path}: not a usable public key ({_first_line(exc)})") from None
     if not isinstance(key, Ed25519PublicKey):
         raise ConfigError(f"{path}: not an Ed25519 public key ({type(key).__name__})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from mockserver.scenarios.model import Scenario
 from mockserver.validation import describe
 
 SHIPPED = Path(__file__).resolve().parent.parent / "data" / "scenarios" / "certification.yaml"
+STANDARD_ID = "engagelab-otp-standard"  # the shipped profile's id
 _VALIDATOR = Draft202012Validator(PROFILE)
 _RE2 = re2.Options()
 _RE2.log_errors = False
@@ -99,7 +101,19 @@ class Profile:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+        return text_sha256(self.text)
+
+    @property
+    def shipped(self) -> bool:
+        """Byte for byte the standard profile this kit ships (its SHA-256 is the packaged file's)."""
+        return self.sha256 == shipped_sha256()
+
+    @property
+    def standing(self) -> str:
+        """What the profile is, for every view of the report: the shipped standard, a modified
+        copy that keeps its id (a certificate against it is not a standard certificate), or a
+        profile of its own."""
+        return standing(self.id, self.shipped)
 
     def requirement_ids(self) -> list[str]:
         """Every requirement this profile makes, in report order."""
@@ -108,6 +122,24 @@ class Profile:
 
 
 SESSION_REQUIREMENTS = ("session.run", "session.evidence")
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_sha256() -> str:
+    """The SHA-256 of the standard profile in this installed kit."""
+    return text_sha256(yamlsafe.read_text(SHIPPED, "certification profile"))
+
+
+def standing(profile_id: str, shipped: bool) -> str:
+    if shipped:
+        return f"the shipped standard profile {STANDARD_ID}"
+    if profile_id == STANDARD_ID:
+        return f"modified copy of {STANDARD_ID} (not the shipped profile)"
+    return f"custom profile (not the shipped {STANDARD_ID})"
 
 
 def load_profile(path: Path | str | None, contract: Contract) -> Profile:
@@ -123,8 +155,11 @@ def load_profile(path: Path | str | None, contract: Contract) -> Profile:
 
 
 def profile_from_text(text: str, source: str, contract: Contract) -> Profile:
+    data, marks = yamlsafe.load(text, source, unique_keys=True)  # a key given twice is an error
+    if data is None:
+        raise ConfigError(f"{source}:1:1: the file is empty: a profile is a scenario with a 'certification' "
+                          "mapping (`otp-mock certify profile` prints the standard one)")
     scenario = load_text(text, source, contract)  # the scenario part, with its own file:line errors
-    data, marks = yamlsafe.load(text, source)
     if not isinstance(data, dict) or "certification" not in data:
         raise ConfigError(f"{source}: not a certification profile: add a 'certification' mapping "
                           "(see scenarios/certification.yaml)")

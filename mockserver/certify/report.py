@@ -69,11 +69,20 @@ def iso(at: float) -> str:
 
 
 def check_folder(folder: Path) -> None:
-    """The report folder must be new or empty, so the package holds only its own files."""
+    """The report folder must be new or empty, so the package holds only its own files, and
+    writable: it is made (if new) and a probe file written and removed before the session."""
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         raise ConfigError(f"--report-dir {folder}: not a folder")
     if folder.is_dir() and any(folder.iterdir()):
         raise ConfigError(f"--report-dir {folder}: not empty; give a new folder (a package holds only its own files)")
+    try:  # found now, not after the session: the folder can be made and written
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".otp-mock-probe-{uuid.uuid4().hex}"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"--report-dir {folder}: cannot write there ({exc.strerror or exc}); give a folder "
+                          "you can write") from None
 
 
 def build(package: Package, masker: Masker, created: float) -> dict[str, Any]:
@@ -88,7 +97,8 @@ def build(package: Package, masker: Masker, created: float) -> dict[str, Any]:
         "summary": {**counts(requirements), "requirements": len(requirements), "requests": len(package.records)},
         "kit": {"name": KIT, "version": kit_version(), "sha256": kit_digest()},
         "profile": {"id": profile.id, "version": profile.version, "title": profile.title, "source": profile.source,
-                    "sha256": profile.sha256, "documentation": profile.documentation},
+                    "sha256": profile.sha256, "documentation": profile.documentation,
+                    "shipped": profile.shipped, "standing": profile.standing},
         "contract": {"title": str(info.get("title", "")), "version": str(info.get("version", "")),
                      "source": Path(package.contract.source).name, "sha256": file_digest(package.contract.source)},
         "session": {"mode": outcome.mode, "command": list(outcome.command), "base_url": package.base_url,
@@ -104,27 +114,29 @@ def build(package: Package, masker: Masker, created: float) -> dict[str, Any]:
                     "statement": manifest.SIGNED if package.public_key_sha256 else manifest.UNSIGNED,
                     "public_key_sha256": package.public_key_sha256},
         "requirements": [r.as_json() for r in requirements],
-        "exchanges": _exchanges(package),
+        "exchanges": {},
         "evidence": {"requests": EVIDENCE, "profile": PROFILE_COPY, "records": len(package.records),
                      "omitted_bodies": 0},
     }
     masked: dict[str, Any] = masker.value(report)
+    masked["id"] = report["id"]  # the kit's own values: a UUID is no phone number
+    masked["exchanges"] = _exchanges(package, masker)
     return masked
 
 
-def _exchanges(package: Package) -> dict[str, Any]:
+def _exchanges(package: Package, masker: Masker) -> dict[str, Any]:
     by_id = {r.id: r for r in package.records}
     cited: set[int] = set()
     for requirement in package.requirements:
         cited.update(requirement.records()[:EXCHANGES_PER_REQUIREMENT])
-    return {str(i): by_id[i].as_json() for i in sorted(cited) if i in by_id}
+    return {str(i): masker.record(by_id[i].as_json()) for i in sorted(cited) if i in by_id}
 
 
 def evidence_lines(records: list[Record], masker: Masker) -> tuple[list[bytes], int]:
     """The evidence file's lines, masked; bodies past EVIDENCE_BUDGET are left out (counted)."""
     lines, spent, omitted = [], 0, 0
     for record in records:
-        row = masker.value(record.as_json())
+        row = masker.record(record.as_json())
         size = len(row.get("body") or "") + len(row.get("reply") or "")
         if spent + size > EVIDENCE_BUDGET:
             row["body"] = row["reply"] = None
@@ -152,7 +164,8 @@ def write(folder: Path, package: Package, masker: Masker, key: Ed25519PrivateKey
     _write(folder / "junit.xml", junit.render(report))
     about = {"report": {"id": report["id"], "partner": report["partner"], "result": report["result"]},
              "created": report["created"], "expires": report["expires"],
-             "tool": {"name": KIT, "version": report["kit"]["version"], "sha256": report["kit"]["sha256"]}}
+             "tool": {"name": KIT, "version": report["kit"]["version"], "sha256": report["kit"]["sha256"]},
+             "profile": {k: report["profile"][k] for k in ("id", "version", "sha256", "shipped", "standing")}}
     manifest.write_manifest(folder, FILES, about, key)
     return report
 

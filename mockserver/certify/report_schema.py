@@ -54,7 +54,7 @@ REPORT: dict[str, Any] = {
         "summary": _object({**{name: _COUNT for name in RESULTS}, "requirements": _COUNT, "requests": _COUNT}),
         "kit": _object({"name": _TEXT, "version": _TEXT, "sha256": _SHA}),
         "profile": _object({"id": _TEXT, "version": _TEXT, "title": _TEXT, "source": _TEXT, "sha256": _SHA,
-                            "documentation": _TEXT}),
+                            "documentation": _TEXT, "shipped": {"type": "boolean"}, "standing": _TEXT}),
         "contract": _object({"title": _TEXT, "version": _TEXT, "source": _TEXT, "sha256": _SHA}),
         "session": _object({
             "mode": {"enum": ["run", "serve"]}, "command": {"type": "array", "items": _TEXT},

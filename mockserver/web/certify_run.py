@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from mockserver.certify import report as reports
 from mockserver.certify import session as sessions
 from mockserver.certify.judge import judge_session
@@ -89,7 +91,18 @@ def certify(request: Request, echo: Echo = lambda _: None) -> Outcome:
     key = load_private_key(request.signing_key) if request.signing_key else None
     argv = command_of(request.run) if request.run is not None else ()
     folder = request.report_dir or default_folder(partner, time.time())
+    made = not folder.exists()
     reports.check_folder(folder)
+    try:
+        return _certify(request, partner, contract, profile, key, argv, folder, echo)
+    except BaseException:
+        if made and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # the folder made for a report that was never written
+        raise
+
+
+def _certify(request: Request, partner: str, contract: Contract, profile: Profile, key: Ed25519PrivateKey | None,
+             argv: tuple[str, ...], folder: Path, echo: Echo) -> Outcome:
     keys = sessions.new_keys(partner)
     with tempfile.TemporaryDirectory(prefix="otp-mock-certify-") as private:
         keys_file, scenarios = sessions.prepare_folder(Path(private), keys, profile)
@@ -103,7 +116,13 @@ def certify(request: Request, echo: Echo = lambda _: None) -> Outcome:
                                       time.perf_counter() - judging,
                                       key_id(key.public_key()) if key is not None else None)
             masker = _masker(keys, mock, records)
-            written = reports.write(folder, package, masker, key, time.time())
+            try:
+                written = reports.write(folder, package, masker, key, time.time())
+            except OSError as exc:
+                raise ConfigError(f"--report-dir {folder}: writing the report failed ({exc.strerror or exc}"
+                                  f"{': ' + str(exc.filename) if exc.filename else ''}); the folder holds an "
+                                  "incomplete package, which certify verify refuses: remove it and certify "
+                                  "again") from None
         finally:
             mock.close()
     return Outcome(written, folder, requirements)
