@@ -32,6 +32,7 @@ from mockserver.pipeline import ApiRequest
 PREFIX = "/_mock/console"
 INBOX_ROWS = 200  # what a page shows and keeps; the inbox's live page is bounded the same
 POLL_MS = 500
+POLL_ROWS = 50  # what one poll brings: more changes make a resync to the newest 50 (a flood: bench/console.py)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 STATUSES = ("plan", "target_valid", "sent", "delivered", "verified", "verified_failed", "verified_timeout",
@@ -172,7 +173,7 @@ def _inbox_page() -> Response | str:
     return render_template("console/inbox.html", page="inbox", rows=rows, cursor=page.body["cursor"],
                            clock=page.body["clock"], dev_key=dev_key or "", keys=keys, statuses=STATUSES,
                            filters={k: request.args.get(k, "") for k in ("q", "to", "template", "status")},
-                           poll_ms=POLL_MS, limit=INBOX_ROWS, scoped=not _access().full)
+                           poll_ms=POLL_MS, limit=INBOX_ROWS, poll_limit=POLL_ROWS, scoped=not _access().full)
 
 
 def _message_page(message_id: str) -> Response | str:

@@ -56,15 +56,19 @@
   const messageUrl = (id) => `${CONSOLE}messages/${encodeURIComponent(id)}`;
 
   // ---- the inbox ----------------------------------------------------------------------------
+  function setText(element, value) { // a change of text only: no layout or paint for the same value
+    if (element && element.textContent !== value) element.textContent = value;
+  }
+
   function setField(row, name, value) {
     const cell = $(`[data-field="${name}"]`, row);
-    if (cell) cell.textContent = value;
+    setText(cell, value);
     return cell;
   }
 
   function setTime(row, name, iso) {
     const cell = setField(row, name, hms(iso));
-    if (cell) { cell.setAttribute("datetime", iso); cell.title = iso; }
+    if (cell && cell.getAttribute("datetime") !== iso) { cell.setAttribute("datetime", iso); cell.title = iso; }
   }
 
   function fill(row, data) {
@@ -76,7 +80,7 @@
     setField(row, "template_id", data.template_id);
     setField(row, "channel", data.channel);
     const status = setField(row, "status", data.status);
-    if (status) status.dataset.status = data.status;
+    if (status && status.dataset.status !== data.status) status.dataset.status = data.status;
     setField(row, "code", data.code || "—");
     setField(row, "dev_key", data.dev_key);
     setTime(row, "virtual_at", data.virtual_at);
@@ -123,7 +127,8 @@
   function startInbox(table) {
     const tbody = $("#rows");
     const template = $("#row-template");
-    const limit = Number(table.dataset.limit) || 200;
+    const limit = Number(table.dataset.limit) || 200; // rows the page keeps
+    const pollLimit = Number(table.dataset.pollLimit) || 50; // rows a poll brings: a flood shows its newest
     const every = Number(table.dataset.pollMs) || 500;
     const devKey = table.dataset.devKey;
     let cursor = Number(table.dataset.cursor) || 0;
@@ -138,7 +143,8 @@
           const known = $(`tr.msg[data-id="${CSS.escape(data.message_id)}"]`, tbody);
           if (known) { fill(known, data); return; }
           const row = build(data);
-          row.classList.add("fresh");
+          row.classList.add("fresh"); // a highlight, removed once: two paints, not an animation's frames
+          setTimeout(() => row.classList.remove("fresh"), 1500);
           tbody.prepend(row);
         });
         while (tbody.children.length > limit) tbody.lastElementChild.remove();
@@ -150,7 +156,7 @@
 
     async function poll() {
       try {
-        const query = new URLSearchParams({ after: String(cursor), limit: String(limit) });
+        const query = new URLSearchParams({ after: String(cursor), limit: String(pollLimit) });
         if (devKey) query.set("dev_key", devKey);
         const response = await fetch(`/_mock/inbox?${query}`, { headers: { Accept: "application/json" }, cache: "no-store" });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
@@ -172,16 +178,15 @@
   function live(ok, why) {
     const badge = $("#live");
     if (!badge) return;
-    badge.textContent = ok ? "live" : `not live (${why}): retrying`;
-    badge.classList.toggle("down", !ok);
+    setText(badge, ok ? "live" : `not live (${why}): retrying`);
+    if (badge.classList.contains("down") === ok) badge.classList.toggle("down", !ok);
   }
 
   function showClock(clock) {
     if (!clock) return;
     const now = $("#virtual-now");
-    if (now) { now.textContent = hms(clock.now); now.setAttribute("datetime", clock.now); now.title = clock.now; }
-    const offset = $("#clock-offset");
-    if (offset) offset.textContent = clock.offset_seconds ? `(+${Math.round(clock.offset_seconds * 10) / 10} s)` : "";
+    if (now && now.textContent !== hms(clock.now)) { now.textContent = hms(clock.now); now.setAttribute("datetime", clock.now); }
+    setText($("#clock-offset"), clock.offset_seconds ? `(+${Math.round(clock.offset_seconds * 10) / 10} s)` : "");
   }
 
   // ---- a message's detail -------------------------------------------------------------------
@@ -200,7 +205,7 @@
 
     async function poll() {
       try {
-        const query = new URLSearchParams({ after: String(cursor), limit: "200", dev_key: devKey });
+        const query = new URLSearchParams({ after: String(cursor), limit: "50", dev_key: devKey });
         const response = await fetch(`/_mock/inbox?${query}`, { headers: { Accept: "application/json" }, cache: "no-store" });
         if (response.ok) {
           const page = await response.json();
