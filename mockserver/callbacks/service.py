@@ -42,6 +42,7 @@ EVERYONE = ""
 MAX_LOG = 1000
 PROBE_TIMEOUT = 3.0  # EngageLab's URL check: HTTP 200 within 3 s
 SENDERS = 8  # threads attempting deliveries at once in one process (one dev_key's in order)
+CLAIM = 20  # deliveries one pass of a process claims at most (its lease covers them all, one after another)
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,17 @@ class CallbackPolicy:
     schedule: tuple[float, ...] = (5.0, 30.0, 300.0, 1800.0, 7200.0)
     batch_size: int = 100
     linger: float = 0.2
+    lease_margin: float = 10.0  # a lease's time beyond the attempts it covers
 
     @property
     def lease(self) -> float:
         """How long a process holds a delivery it attempts: longer than any attempt takes."""
-        return self.timeout + 10.0
+        return self.lease_for(1)
+
+    def lease_for(self, attempts: int) -> float:
+        """A lease that covers `attempts` attempts made one after another (each is cut at
+        `timeout`), so it never runs out while the process that holds it is alive."""
+        return max(1, attempts) * self.timeout + self.lease_margin
 
 
 Validate = Callable[[str, dict[str, Any]], list[str]]  # kind, body -> problems (the contract's webhooks)
@@ -153,28 +160,41 @@ class Callbacks:
                         now, origin, next_at=now)
 
     # attempts -----------------------------------------------------------------------------
-    def attempt_due(self, limit: int = 100) -> int:
+    def attempt_due(self, limit: int = CLAIM) -> int:
         """Attempt the deliveries that are due (those this process can claim); returns how many.
-        One dev_key's deliveries are attempted in order, several dev_keys' side by side."""
+        One dev_key's deliveries are attempted in order, several dev_keys' side by side.
+
+        A pass claims at most `limit` deliveries under one lease long enough for all of them
+        made one after another (however the threads get to them), and renews the lease of each
+        just before its POST: a delivery whose lease was lost is left to whoever holds it, so one
+        delivery is attempted by one process at a time."""
         now = time.time()
         token = secrets.token_hex(8)
+        due = self.store.due_deliveries(now, max(1, min(limit, CLAIM)))
+        lease = self.policy.lease_for(len(due))
         claimed: dict[str | None, list[Delivery]] = {}
-        for delivery_id in self.store.due_deliveries(now, limit):
+        for delivery_id in due:
             taken = self.store.update_delivery(delivery_id, functools.partial(_claimed, now=now, token=token,
-                                                                              lease=self.policy.lease))
+                                                                              lease=lease))
             if taken is not None:
                 claimed.setdefault(taken.tenant, []).append(taken)
-        trigger = {False: SCHEDULED, True: MANUAL}
         if not claimed:
             return 0
         if len(claimed) == 1:
-            for delivery in next(iter(claimed.values())):
-                self._attempt(delivery, token, trigger[delivery.manual_next])
+            self._attempt_batch(next(iter(claimed.values())), token)
         else:
             pool = self._executor()
-            list(pool.map(lambda batch: [self._attempt(d, token, trigger[d.manual_next]) for d in batch],
-                          claimed.values()))
+            list(pool.map(lambda batch: self._attempt_batch(batch, token), claimed.values()))
         return sum(len(batch) for batch in claimed.values())
+
+    def _attempt_batch(self, batch: list[Delivery], token: str) -> None:
+        trigger = {False: SCHEDULED, True: MANUAL}
+        for index, delivery in enumerate(batch):
+            renewed = self.store.update_delivery(delivery.id, functools.partial(
+                _renewed, token=token, now=time.time(), lease=self.policy.lease_for(len(batch) - index)))
+            if renewed is None:  # the lease was lost (or the delivery went): someone else attempts it
+                continue
+            self._attempt(renewed, token, trigger[renewed.manual_next])
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -299,6 +319,11 @@ def _claimed(delivery: Delivery, now: float, token: str, lease: float,
              manual: bool = False) -> tuple[Delivery, Delivery | None]:
     taken, ok = steps.claim(delivery, now, token, lease, manual)
     return taken, (taken if ok else None)
+
+
+def _renewed(delivery: Delivery, token: str, now: float, lease: float) -> tuple[Delivery, Delivery | None]:
+    renewed, ok = steps.renew(delivery, token, now, lease)
+    return renewed, (renewed if ok else None)
 
 
 def _finished(delivery: Delivery, token: str, attempt: Attempt, schedule: tuple[float, ...],
