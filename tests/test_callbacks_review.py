@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 import orjson
 from receiver import receiver
@@ -12,7 +15,12 @@ from receiver import receiver
 from mockserver.callbacks.config import CallbackConfig
 from mockserver.callbacks.delivery import SUCCESS, Delivery
 from mockserver.callbacks.service import PREFIX, CallbackPolicy, Callbacks
+from mockserver.mock import OtpMock
 from mockserver.store.memory import MemoryStore
+
+FAST = {"seed": 5, "callback_retry_seconds": "0.1,0.1,0.1", "callback_linger_seconds": 0.02,
+        "callback_timeout_seconds": 0.5, "callback_targets": "loopback"}
+JSON = {"Content-Type": "application/json"}
 
 
 def _deliveries(count: int, tenant: str = "k1") -> list[Delivery]:
@@ -51,3 +59,46 @@ def test_two_workers_and_a_slow_receiver_attempt_each_delivery_once() -> None:
         assert [row["message_id"] for row in got.rows()] == [f"m{i}" for i in range(6)]  # in order
     for w in workers:
         w.close()
+
+
+def _keyed_mock(tmp_path: Any, **more: Any) -> OtpMock:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys:\n  - {dev_key: team-a, dev_secret: pw-a}\n  - {dev_key: team-b, dev_secret: pw-b}\n",
+                    encoding="utf-8")
+    return OtpMock({**FAST, "keys_file": str(keys), "control_token": "tok", **more})
+
+
+def _as(key: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode(), **JSON}
+
+
+def test_a_trigger_cannot_speak_of_another_keys_message(tmp_path: Any) -> None:
+    """Finding 2: override.message_id must be a message of the caller's key (404), and a key's
+    credentials cannot override `to` (but with its own message's recipient)."""
+    mock = _keyed_mock(tmp_path)
+    as_a, as_b = _as("team-a", "pw-a"), _as("team-b", "pw-b")
+    try:
+        with receiver() as (_, url):
+            assert mock.handle("PUT", "/_mock/callbacks", as_a, json.dumps({"url": url}).encode()).status == 200
+            sent = {}
+            for key, auth in (("team-a", as_a), ("team-b", as_b)):
+                reply = mock.handle("POST", "/v1/messages", auth,
+                                    b'{"to": "+6591234567", "template": {"id": "test-template-1"}}')
+                sent[key] = reply.body["message_id"]
+
+            def trigger(body: dict[str, Any], auth: dict[str, str] = as_a) -> Any:
+                return mock.handle("POST", "/_mock/callbacks/trigger", auth, json.dumps(body).encode())
+
+            theirs = trigger({"event": "delivered", "override": {"message_id": sent["team-b"]}})
+            assert theirs.status == 404 and "override.message_id" in theirs.body["message"], theirs.body
+            assert trigger({"event": "delivered", "message_id": sent["team-b"]}).status == 404
+            assert trigger({"event": "delivered", "override": {"to": "+6599990000"}}).status == 404
+            mine = trigger({"event": "delivered", "override": {"message_id": sent["team-a"]}})
+            assert mine.status == 200, mine.body
+            assert mine.body["message_ids"] == [sent["team-a"]]
+            token = {"Authorization": "Bearer tok", **JSON}
+            full = trigger({"event": "delivered", "dev_key": "team-a", "override": {"message_id": sent["team-b"]}},
+                           token)
+            assert full.status == 404  # not team-a's message, whoever asks
+    finally:
+        mock.close()
