@@ -102,3 +102,59 @@ def test_a_trigger_cannot_speak_of_another_keys_message(tmp_path: Any) -> None:
             assert full.status == 404  # not team-a's message, whoever asks
     finally:
         mock.close()
+
+
+def test_verify_callback_id_takes_seconds_only_and_never_raises_on_odd_input() -> None:
+    """Finding 3: a nonce's digits moved into a 13-digit timestamp keep the signature, so only
+    10 digits of seconds verify; odd types are False; a bad tolerance is a ValueError."""
+    import math
+
+    import pytest
+
+    from mockserver import verify_callback_id
+    from mockserver.callbacks.signing import callback_id, parse
+
+    header = callback_id("otp-hook", "s3cret")
+    fields = parse(header)
+    shifted = (f"timestamp={fields['timestamp'] + fields['nonce'][:3]};nonce={fields['nonce'][3:]};"
+               f"username=otp-hook;signature={fields['signature']}")
+    assert verify_callback_id(header, "otp-hook", "s3cret") is True
+    assert verify_callback_id(shifted, "otp-hook", "s3cret") is False
+    assert verify_callback_id(shifted, "otp-hook", "s3cret", tolerance=None) is False
+    millis = callback_id("otp-hook", "s3cret", timestamp=int(time.time() * 1000))
+    assert verify_callback_id(millis, "otp-hook", "s3cret") is False
+    assert verify_callback_id(header.encode(), b"otp-hook", b"s3cret") is True  # bytes: as HTTP carries them
+    for odd in (12345, [header], {"a": 1}, object()):
+        assert verify_callback_id(odd, "otp-hook", "s3cret") is False  # type: ignore[arg-type]
+        assert verify_callback_id(header, odd, "s3cret") is False  # type: ignore[arg-type]
+        assert verify_callback_id(header, "otp-hook", odd) is False  # type: ignore[arg-type]
+    assert verify_callback_id(header, None, "s3cret") is False  # type: ignore[arg-type]
+    assert verify_callback_id(header.replace("username=otp-hook", "username=otp-hook "), "otp-hook",
+                              "s3cret") is False  # exactly the username, no stripping
+    assert verify_callback_id(header, "otp-hook ", "s3cret") is False
+    assert verify_callback_id(header.replace("otp-hook", "ü"), "ü", "s3cret") is False  # a 401, no error
+    for bad in (math.nan, math.inf, -1, "300", True):
+        with pytest.raises(ValueError, match="tolerance"):
+            verify_callback_id(header, "otp-hook", "s3cret", tolerance=bad)  # type: ignore[arg-type]
+
+
+def test_the_readmes_flask_receiver_refuses_non_ascii_shifted_and_replayed_headers() -> None:
+    """Finding 3: the README's example compares bytes (a non-ASCII value is a 401, never a 500),
+    takes 10-digit timestamps only and refuses a header it has seen."""
+    from conftest import ROOT
+    from mockserver.callbacks.signing import callback_id, parse
+
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Callbacks (webhooks)\n", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {"__name__": "readme_receiver"}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+    client = scope["app"].test_client()
+    body = {"total": 1, "rows": [{"message_id": "1", "status": {"message_status": "sent"}}]}
+    good = callback_id(scope["USERNAME"], scope["SECRET"])
+    fields = parse(good)
+    shifted = (f"timestamp={fields['timestamp'] + fields['nonce'][:3]};nonce={fields['nonce'][3:]};"
+               f"username={fields['username']};signature={fields['signature']}")
+    for odd in (good.replace("username=otp-hook", "username=\u00fc"), good[:-64] + "\u00e9" * 64, shifted):
+        assert client.post("/hook", json=body, headers={"X-CALLBACK-ID": odd}).status_code == 401
+    assert client.post("/hook", json=body, headers={"X-CALLBACK-ID": good}).status_code == 200
+    assert client.post("/hook", json=body, headers={"X-CALLBACK-ID": good}).status_code == 401  # a replay
