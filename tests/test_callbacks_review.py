@@ -158,3 +158,34 @@ def test_the_readmes_flask_receiver_refuses_non_ascii_shifted_and_replayed_heade
         assert client.post("/hook", json=body, headers={"X-CALLBACK-ID": odd}).status_code == 401
     assert client.post("/hook", json=body, headers={"X-CALLBACK-ID": good}).status_code == 200
     assert client.post("/hook", json=body, headers={"X-CALLBACK-ID": good}).status_code == 401  # a replay
+
+
+def test_a_name_that_does_not_resolve_is_a_400_and_a_config_error(monkeypatch: Any) -> None:
+    """Finding 4: `localhost.` (and any resolution error) is a clean 400 on PUT and a ConfigError
+    line in the settings, never a 500 or a traceback."""
+    import socket
+
+    import pytest
+
+    from mockserver.callbacks import targets
+    from mockserver.errors import ConfigError
+
+    with receiver() as (got, url):
+        mock = OtpMock(FAST)
+        try:
+            dotted = url.replace("127.0.0.1", "localhost.")
+            reply = mock.handle("PUT", "/_mock/callbacks", JSON, json.dumps({"url": dotted}).encode())
+            assert reply.status == 200 and reply.body["probe"]["ok"] is True, reply.body  # RFC 6761: loopback
+
+            def broken(*args: Any, **kwargs: Any) -> Any:
+                raise socket.gaierror(-2, "Name or service not known")
+
+            monkeypatch.setattr(targets, "resolve", broken)
+            reply = mock.handle("PUT", "/_mock/callbacks", JSON, json.dumps({"url": dotted}).encode())
+            assert reply.status == 400 and "does not resolve" in reply.body["message"], reply.body
+        finally:
+            mock.close()
+        with pytest.raises(ConfigError, match="does not resolve"):
+            OtpMock({**FAST, "callback_url": dotted}).close()
+    monkeypatch.undo()
+    OtpMock({**FAST, "callback_url": "http://localhost.:18777/"}).close()

@@ -30,6 +30,7 @@ BAD_PORTS = frozenset({
     4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080, 6379, 11211,
 })
 MAX_URL = 2048
+LOCALHOST = ("localhost", "localhost.")
 
 
 class TargetRefused(ValueError):  # noqa: N818 - the answer of a check
@@ -76,7 +77,9 @@ def resolve(host: str, port: int, policy: str) -> list[tuple[socket.AddressFamil
     literal = _literal(host)
     if literal is not None:
         candidates = [literal]
-    elif policy == "loopback" and host.lower() not in ("localhost", "localhost."):
+    elif host.lower() in LOCALHOST:  # RFC 6761: loopback, whatever a resolver would say
+        candidates = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
+    elif policy == "loopback":
         raise TargetRefused(f"{host!r} is a name; callback_targets is 'loopback': use 127.0.0.1, [::1] or "
                             "localhost (or set callback_targets to private or any)")
     else:
@@ -92,11 +95,14 @@ def resolve(host: str, port: int, policy: str) -> list[tuple[socket.AddressFamil
 
 def check(url: str, policy: str) -> None:
     """Refuse at once a URL whose host is an address the policy forbids (names are checked
-    when they are resolved, at each attempt)."""
+    when they are resolved, at each attempt); never raises but TargetRefused."""
     _, host, port = split_url(url)
     literal = _literal(host)
     if literal is not None or policy == "loopback":
-        resolve(host, port, policy)
+        try:
+            resolve(host, port, policy)
+        except (OSError, UnicodeError) as exc:  # a name that does not resolve (no DNS query is made here)
+            raise TargetRefused(f"{host[:80]!r} does not resolve ({exc})") from None
 
 
 _ALLOWS = {"loopback": "loopback addresses only", "private": "loopback and private networks only",
