@@ -189,3 +189,35 @@ def test_a_name_that_does_not_resolve_is_a_400_and_a_config_error(monkeypatch: A
             OtpMock({**FAST, "callback_url": dotted}).close()
     monkeypatch.undo()
     OtpMock({**FAST, "callback_url": "http://localhost.:18777/"}).close()
+
+
+def test_link_local_and_the_stores_port_are_never_targets() -> None:
+    """Finding 5: metadata addresses are refused even under `any` (in every IPv6 spelling), the
+    400 for them suggests no setting, and the mock's own Redis port is never a target."""
+    mock = OtpMock({**FAST, "callback_targets": "any"})
+    try:
+        for url in ("http://169.254.169.254/", "http://[fe80::1]:8080/", "http://[::ffff:169.254.169.254]/",
+                    "http://[64:ff9b::a9fe:a9fe]/", "http://0.0.0.0:8080/", "http://224.0.0.1:8080/"):
+            reply = mock.handle("PUT", "/_mock/callbacks", JSON, json.dumps({"url": url}).encode())
+            assert reply.status == 400, (url, reply.body)
+            assert "whatever callback_targets says" in reply.body["message"], reply.body
+            assert "set callback_targets" not in reply.body["message"]
+    finally:
+        mock.close()
+    from mockserver.callbacks import targets
+
+    assert targets.store_ports("redis://127.0.0.1:6390/0") == (6390,)
+    assert targets.store_ports("redis://cache/0") == (6379,) and targets.store_ports("memory") == ()
+    from mockserver.callbacks.transport import Transport
+
+    answer = Transport("loopback", 0.5, refused_ports=(6390,)).post("http://127.0.0.1:6390/", b"{}", {})
+    assert answer.error is not None and "own store" in answer.error
+    from mockserver.callbacks.config import parse_config
+    from mockserver.errors import ControlError
+
+    try:
+        parse_config({"url": "http://localhost:6390/"}, "loopback", refused_ports=(6390,))
+    except ControlError as error:
+        assert error.status == 400 and "own store" in error.message
+    else:
+        raise AssertionError("the store's port was accepted")

@@ -75,7 +75,8 @@ class CallbackConfig:
         return replace(self, probe=probe)
 
 
-def parse_config(body: Mapping[str, Any], policy: str, source: str = "control plane") -> CallbackConfig:
+def parse_config(body: Mapping[str, Any], policy: str, source: str = "control plane",
+                 refused_ports: tuple[int, ...] = ()) -> CallbackConfig:
     """A configuration from a PUT body or a settings entry; ControlError 400 naming what is wrong."""
     unknown = sorted(set(body) - {*FIELDS, "dev_key", "probe"})
     if unknown:
@@ -83,7 +84,7 @@ def parse_config(body: Mapping[str, Any], policy: str, source: str = "control pl
                                 "(and dev_key, probe)")
     url = body.get("url")
     try:
-        targets.check(url, policy)  # type: ignore[arg-type]
+        targets.check(url, policy, refused_ports)  # type: ignore[arg-type]
     except targets.TargetRefused as exc:
         raise ControlError(400, f"url: {exc}") from None
     username = _text(body, "username", MAX_USERNAME, forbidden=";")

@@ -53,6 +53,7 @@ class CallbackPolicy:
     batch_size: int = 100
     linger: float = 0.2
     lease_margin: float = 10.0  # a lease's time beyond the attempts it covers
+    refused_ports: tuple[int, ...] = ()  # the mock's own store's (never a target)
 
     @property
     def lease(self) -> float:
@@ -75,7 +76,8 @@ class Callbacks:
         self.policy = policy
         self.errors = errors
         self.validate = validate
-        self.transport = transport or Transport(policy.targets, policy.timeout)
+        self.transport = transport or Transport(policy.targets, policy.timeout,
+                                                refused_ports=policy.refused_ports)
         self._pool: ThreadPoolExecutor | None = None
         for scope, config in (configured or {}).items():  # the settings' ones, unless changed at run time
             if not self.store.get_values([PREFIX + scope]):
@@ -84,7 +86,7 @@ class Callbacks:
     # configuration ------------------------------------------------------------------------
     def configure(self, scope: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Save a configuration (after probing its URL, whatever the probe finds)."""
-        config = parse_config(body, self.policy.targets)
+        config = parse_config(body, self.policy.targets, refused_ports=self.policy.refused_ports)
         probe = body.get("probe", True)
         if not isinstance(probe, bool):
             raise ControlError(400, f"probe: expected true or false, got {probe!r}")

@@ -40,8 +40,10 @@ class Answer:
 
 
 class Transport:
-    def __init__(self, policy: str = "private", timeout: float = 3.0, max_response: int = 65536) -> None:
+    def __init__(self, policy: str = "private", timeout: float = 3.0, max_response: int = 65536,
+                 refused_ports: tuple[int, ...] = ()) -> None:
         self.policy = policy
+        self.refused_ports = refused_ports
         self.timeout = timeout
         self.max_response = max_response
 
@@ -63,7 +65,7 @@ class Transport:
         return Answer(status, text, _ms(started), error)
 
     def _exchange(self, url: str, body: bytes, headers: dict[str, str], deadline: float) -> tuple[int, str]:
-        parts, host, port = targets.split_url(url)
+        parts, host, port = targets.split_url(url, self.refused_ports)
         addresses = targets.resolve(host, port, self.policy)
         conn = _Connection(host, port, addresses, parts.scheme == "https", deadline)
         try:
