@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any
 
 import orjson
+import pytest
 from receiver import receiver
 
 from mockserver.callbacks.config import CallbackConfig
@@ -109,8 +110,6 @@ def test_verify_callback_id_takes_seconds_only_and_never_raises_on_odd_input() -
     10 digits of seconds verify; odd types are False; a bad tolerance is a ValueError."""
     import math
 
-    import pytest
-
     from mockserver import verify_callback_id
     from mockserver.callbacks.signing import callback_id, parse
 
@@ -164,8 +163,6 @@ def test_a_name_that_does_not_resolve_is_a_400_and_a_config_error(monkeypatch: A
     """Finding 4: `localhost.` (and any resolution error) is a clean 400 on PUT and a ConfigError
     line in the settings, never a 500 or a traceback."""
     import socket
-
-    import pytest
 
     from mockserver.callbacks import targets
     from mockserver.errors import ConfigError
@@ -221,3 +218,58 @@ def test_link_local_and_the_stores_port_are_never_targets() -> None:
         assert error.status == 400 and "own store" in error.message
     else:
         raise AssertionError("the store's port was accepted")
+
+
+@pytest.mark.served
+def test_parallel_resends_to_a_dead_receiver_leave_the_api_fast() -> None:
+    """Finding 6: resend's POST runs on the request's thread; at most two at once in a process,
+    the others a 429 at once, so 23 parallel resends to a receiver that never answers leave the
+    API (and other control calls) fast."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from test_served import start, stop
+
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)  # accepts connections (the backlog) and never answers
+    url = f"http://127.0.0.1:{hole.getsockname()[1]}/hook"
+    process, base = start("--set", "callback_targets=loopback", "--set", "callback_timeout_seconds=1.5",
+                          "--set", "callback_retry_seconds=60", "--threads", "8")
+    try:
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}/hook"
+        closed.close()  # refuses at once: the background's first attempts fail fast, the next is in 60 s
+        assert requests.put(f"{base}/_mock/callbacks", json={"url": dead, "probe": False}, timeout=10).ok
+        made = [requests.post(f"{base}/_mock/callbacks/trigger", json={"event": "account_login", "dev_key": "k"},
+                              timeout=10).json()["id"] for _ in range(23)]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # bounded
+            log = requests.get(f"{base}/_mock/callbacks/deliveries", timeout=10).json()["deliveries"]
+            if len(log) == 23 and all(d["attempt_count"] == 1 for d in log):
+                break
+            time.sleep(0.05)
+        assert requests.put(f"{base}/_mock/callbacks", json={"url": url, "probe": False}, timeout=10).ok
+        with ThreadPoolExecutor(23) as pool:
+            resends = [pool.submit(requests.post, f"{base}/_mock/callbacks/deliveries/{one}/resend", json={},
+                                   timeout=20) for one in made]
+            time.sleep(0.3)  # the resends are in
+            started = time.monotonic()
+            for i in range(5):
+                assert requests.get(f"{base}/_mock/health", timeout=10).status_code == 200
+                sent = requests.post(f"{base}/v1/messages", auth=("k", "pw"), timeout=10,
+                                     json={"to": f"+659123450{i}", "template": {"id": "test-template-1"}})
+                assert sent.status_code == 200, sent.text
+            took = time.monotonic() - started
+            statuses = Counter(f.result().status_code for f in resends)
+        assert took < 1.0, took  # ten calls, none behind a resend
+        assert statuses[429] >= 23 - 2 * 3 and set(statuses) <= {200, 429}, statuses
+        busy = next(f.result().json() for f in resends if f.result().status_code == 429)
+        assert set(busy) == {"code", "message"} and "under way" in busy["message"]
+    finally:
+        hole.close()
+        code, out, err = stop(process)
+        assert code == 0, err

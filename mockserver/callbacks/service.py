@@ -18,6 +18,7 @@ import functools
 import hashlib
 import math
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,7 @@ PREFIX = "callback:"  # store values: callback:{dev_key}, callback: for everyone
 EVERYONE = ""
 MAX_LOG = 1000
 PROBE_TIMEOUT = 3.0  # EngageLab's URL check: HTTP 200 within 3 s
+INLINE = 2  # POSTs on request threads at once in one process (resend, the URL check): the rest wait for none
 SENDERS = 8  # threads attempting deliveries at once in one process (one dev_key's in order)
 CLAIM = 20  # deliveries one pass of a process claims at most (its lease covers them all, one after another)
 
@@ -79,6 +81,7 @@ class Callbacks:
         self.transport = transport or Transport(policy.targets, policy.timeout,
                                                 refused_ports=policy.refused_ports)
         self._pool: ThreadPoolExecutor | None = None
+        self._inline = threading.BoundedSemaphore(INLINE)  # a request thread never queues behind a receiver
         for scope, config in (configured or {}).items():  # the settings' ones, unless changed at run time
             if not self.store.get_values([PREFIX + scope]):
                 self.store.set_value(PREFIX + scope, config.to_json())
@@ -93,7 +96,7 @@ class Callbacks:
         since = self.store.event_bounds()[1]
         config = CallbackConfig(config.url, config.username, config.secret, config.authorization, config.events,
                                 config.description, since, "control plane",
-                                self.probe(config) if probe else {"skipped": True})
+                                self._probe_inline(config) if probe else {"skipped": True})
         self.store.set_value(PREFIX + scope, config.to_json())
         return self._view(scope, config)
 
@@ -104,6 +107,16 @@ class Callbacks:
         return {"ok": ok, "status": answer.status, "duration_ms": answer.duration_ms,
                 "error": None if ok else (answer.error or f"HTTP {answer.status}: the check wants 200"),
                 "response": answer.body}
+
+    def _probe_inline(self, config: CallbackConfig) -> dict[str, Any]:
+        """The URL check on the request's thread, unless INLINE of them (or resends) are under
+        way: then the configuration is saved unchecked, and the probe says why."""
+        if not self._inline.acquire(blocking=False):
+            return {"skipped": True, "error": "other URL checks or resends are under way; PUT again to check"}
+        try:
+            return self.probe(config)
+        finally:
+            self._inline.release()
 
     def config(self, scope: str) -> CallbackConfig | None:
         raw = self.store.get_values([PREFIX + scope]).get(PREFIX + scope)
@@ -241,12 +254,18 @@ class Callbacks:
     def resend(self, delivery_id: str, tenant: str | None = None) -> dict[str, Any]:
         """Attempt one delivery again now (a manual attempt; it changes no schedule)."""
         found = self._own(delivery_id, tenant)
-        token = secrets.token_hex(8)
-        taken = self.store.update_delivery(found.id, functools.partial(
-            _claimed, now=time.time(), token=token, lease=self.policy.lease, manual=True))
-        if taken is None:
-            raise ControlError(409, f"delivery {delivery_id!r} is being attempted right now; try again in a moment")
-        self._attempt(taken, token, MANUAL)
+        if not self._inline.acquire(blocking=False):  # the POST runs on the request's thread: a few at once
+            raise ControlError(429, "a resend (or a URL check) is under way; try again in a moment")
+        try:
+            token = secrets.token_hex(8)
+            taken = self.store.update_delivery(found.id, functools.partial(
+                _claimed, now=time.time(), token=token, lease=self.policy.lease, manual=True))
+            if taken is None:
+                raise ControlError(409, f"delivery {delivery_id!r} is being attempted right now; "
+                                        "try again in a moment")
+            self._attempt(taken, token, MANUAL)
+        finally:
+            self._inline.release()
         return delivery_view(self._own(delivery_id, tenant))
 
     def recover(self, since: Any, tenant: str | None = None) -> dict[str, Any]:
