@@ -273,3 +273,54 @@ def test_parallel_resends_to_a_dead_receiver_leave_the_api_fast() -> None:
         hole.close()
         code, out, err = stop(process)
         assert code == 0, err
+
+
+def _half_answering(answer: bytes, close: bool) -> tuple[Any, str]:
+    """A receiver that reads the request, writes `answer`, then closes or stalls (until its end)."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(5)
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(3)
+            try:
+                conn.recv(65536)
+                conn.sendall(answer)
+                if not close:
+                    conn.recv(1)  # stall: the mock's deadline ends it
+            except OSError:
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+
+
+def test_a_half_answer_is_a_failed_attempt() -> None:
+    """Finding 7: headers that do not end, or a body shorter than its Content-Length, within the
+    timeout are a failed attempt ("incomplete answer"), whatever the status said."""
+    from mockserver.callbacks.transport import Transport
+
+    transport = Transport("loopback", 0.5)
+    cases = [(b"HTTP/1.1 200 OK\r\nContent-Le", False), (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123", False),
+             (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123", True)]
+    for answer, close in cases:
+        server, url = _half_answering(answer, close)
+        try:
+            got = transport.post(url, b"{}", {})
+        finally:
+            server.close()
+        assert not got.ok and got.error is not None and got.error.startswith("incomplete answer"), (answer, got)
+    server, url = _half_answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", False)
+    try:
+        got = transport.post(url, b"{}", {})
+    finally:
+        server.close()
+    assert got.ok and got.body == "ok", got
