@@ -324,3 +324,74 @@ def test_a_half_answer_is_a_failed_attempt() -> None:
     finally:
         server.close()
     assert got.ok and got.body == "ok", got
+
+
+def test_listen_refuses_malformed_bodies_prints_verified_rows_only_and_drops_a_stalled_body() -> None:
+    """Finding 8: `{"rows": ["status"]}` and `{"rows": 5}` are a 400 (no traceback); an unverified
+    delivery's rows are not printed; printed values have control characters escaped; a body
+    shorter than its Content-Length ends at the socket's timeout."""
+    import socket
+
+    import requests
+
+    from mockserver.callbacks.listen import Listener
+    from mockserver.callbacks.signing import callback_id
+
+    printed: list[str] = []
+    listener = Listener("http://127.0.0.1:1", None, secret="s", out=printed.append, read_seconds=0.5)
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.serve, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        signed = {"X-CALLBACK-ID": callback_id("otp-mock-listen", "s"), "Content-Type": "application/json"}
+        for body in ({"rows": ["status"]}, {"rows": 5}, {"rows": [{"status": "x"}, 3]}):
+            reply = requests.post(listener.url, json=body, headers=signed, timeout=5)
+            assert reply.status_code == 400 and "rows" in reply.json()["error"], (body, reply.text)
+        forged = {"X-CALLBACK-ID": callback_id("otp-mock-listen", "wrong"), "Content-Type": "application/json"}
+        row = {"message_id": "1\x1b[2J\nFAKE LINE", "status": {"message_status": "sent"}}
+        assert requests.post(listener.url, json={"rows": [row]}, headers=forged, timeout=5).status_code == 401
+        assert not any("FAKE" in line for line in printed), printed
+        signed = {**signed, "X-CALLBACK-ID": callback_id("otp-mock-listen", "s")}
+        assert requests.post(listener.url, json={"rows": [row]}, headers=signed, timeout=5).status_code == 200
+        line = next(line for line in printed if "FAKE" in line)
+        assert "\n" not in line and "\x1b" not in line and "\\n" in line, line
+        with socket.create_connection(("127.0.0.1", int(listener.url.rsplit(":", 1)[1].strip("/"))), 5) as conn:
+            conn.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"rows\"")
+            conn.settimeout(3)
+            started = time.monotonic()
+            assert conn.recv(100) == b""  # closed by the listener at its read timeout, not held
+            assert time.monotonic() - started < 2.5
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+@pytest.mark.served
+def test_listen_keeps_a_configuration_already_there() -> None:
+    """Finding 8: registering over someone's configuration is refused without --replace; with it,
+    the listener's own is removed on exit only if it is still the one there."""
+    import requests
+
+    from mockserver.callbacks.listen import Listener, ListenError
+    from test_served import start, stop
+
+    process, base = start("--set", "callback_targets=loopback")
+    try:
+        with receiver() as (_, url):
+            assert requests.put(f"{base}/_mock/callbacks", json={"url": url, "probe": False}, timeout=5).ok
+            listener = Listener(base, None, out=lambda line: None)
+            try:
+                with pytest.raises(ListenError, match="--replace"):
+                    listener.register()
+                assert requests.get(f"{base}/_mock/callbacks", timeout=5).json()["url"] == url  # kept
+                listener.replace = True
+                listener.register()
+                assert requests.get(f"{base}/_mock/callbacks", timeout=5).json()["url"] == listener.url
+                assert requests.put(f"{base}/_mock/callbacks", json={"url": url, "probe": False}, timeout=5).ok
+                assert listener.unregister() is False  # someone else's now: it stays
+                assert requests.get(f"{base}/_mock/callbacks", timeout=5).json()["url"] == url
+            finally:
+                listener.server.server_close()
+    finally:
+        code, _, err = stop(process)
+        assert code == 0, err
