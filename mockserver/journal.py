@@ -32,6 +32,10 @@ log = logging.getLogger("mockserver")
 MASK = "***"
 _SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|password|api-key", re.IGNORECASE)
 _SECRET_FIELD = re.compile(r"secret|password|token|authorization", re.IGNORECASE)
+# in text that is not JSON: a secret-named key, then `:` or `=`, then its value (quoted, or to the
+# end of the line, a comma, & or ;): `"secret": "x"`, `secret=x`, `Authorization: Bearer x`
+_SECRET_PAIR = re.compile(r"""((?:secret|password|token|authorization)[^"'\s:=]*["']?\s*[:=]\s*)"""
+                          r"""("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^\n,&;}\]]+)""", re.IGNORECASE)
 PLANES = {"api": "request", "control": "control"}  # the journal's planes and their record types
 
 
@@ -169,13 +173,15 @@ def mask_query(query: str) -> str:
 
 
 def mask_body(text: str) -> str:
-    """A JSON body with the values of secret-named fields masked; other text as it is."""
-    if not _SECRET_FIELD.search(text):
+    """A body with the values of secret-named fields masked: in JSON by its fields (a name
+    spelled with \\u escapes too), in other text (JSON with a typo, a form) each `name: value`
+    or `name=value` whose name says secret, password, token or authorization."""
+    if not _SECRET_FIELD.search(text) and "\\u" not in text:
         return text
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return text
+        return _SECRET_PAIR.sub(lambda found: f'{found.group(1)}"{MASK}"', text)
     return orjson.dumps(_masked(value)).decode()
 
 

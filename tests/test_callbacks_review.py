@@ -395,3 +395,23 @@ def test_listen_keeps_a_configuration_already_there() -> None:
     finally:
         code, _, err = stop(process)
         assert code == 0, err
+
+
+def test_secrets_in_a_body_that_is_not_json_never_reach_the_journal() -> None:
+    """Finding 9: a control-plane body with a typo keeps its text in the journal, with the value
+    of every secret-named field masked (and a JSON name spelled with \\u escapes too)."""
+    mock = OtpMock(FAST)
+    try:
+        bodies = [b'{"url": "http://127.0.0.1:1/", "username": "u", "secret": "hook-s3cret-1",}',
+                  b'{"url": "x", "authorization": "Bearer tok-s3cret-2", "password":\'pw-s3cret-3\' oops',
+                  b'{"url": "http://127.0.0.1:1/", "username": "u", "sec\\u0072et": "hook-s3cret-4"}']
+        for body in bodies:
+            assert mock.handle("PUT", "/_mock/callbacks", JSON, body).status == 400
+        reply = mock.handle("GET", "/_mock/requests", JSON, b"", query="plane=control&limit=20")
+        assert reply.status == 200
+        kept = json.dumps(reply.body)
+        assert "callbacks" in kept and "url" in kept  # the bodies are there, to debug the typo
+        for leaked in ("hook-s3cret-1", "tok-s3cret-2", "pw-s3cret-3", "hook-s3cret-4"):
+            assert leaked not in kept, (leaked, kept)
+    finally:
+        mock.close()
