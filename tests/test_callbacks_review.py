@@ -415,3 +415,25 @@ def test_secrets_in_a_body_that_is_not_json_never_reach_the_journal() -> None:
             assert leaked not in kept, (leaked, kept)
     finally:
         mock.close()
+
+
+def test_one_keys_triggers_never_push_out_another_keys_pending_deliveries(tmp_path: Any) -> None:
+    """Finding 10: a log full of pending deliveries drops the adding key's own oldest, never
+    another key's; a trigger not kept is a 409."""
+    mock = _keyed_mock(tmp_path, max_deliveries=3, callback_retry_seconds="60")
+    as_a, as_b = _as("team-a", "pw-a"), _as("team-b", "pw-b")
+    try:
+        token = {"Authorization": "Bearer tok", **JSON}  # everyone's configuration: a and b share it
+        assert mock.handle("PUT", "/_mock/callbacks", token,
+                           json.dumps({"url": "http://127.0.0.1:9999/", "probe": False}).encode()).status == 200
+        mock.close()  # no sender: every delivery stays pending
+        trigger = b'{"event": "account_login"}'
+        theirs = [mock.handle("POST", "/_mock/callbacks/trigger", as_b, trigger).body["id"] for _ in range(3)]
+        refused = mock.handle("POST", "/_mock/callbacks/trigger", as_a, trigger)
+        assert refused.status == 409 and "full" in refused.body["message"], refused.body  # no pending of its own
+        assert {d["id"] for d in mock.control.deliveries()} == set(theirs)  # b's stay
+        again = mock.handle("POST", "/_mock/callbacks/trigger", as_b, trigger)
+        assert again.status == 200  # b's own oldest makes room
+        assert {d["id"] for d in mock.control.deliveries()} == {*theirs[1:], again.body["id"]}
+    finally:
+        mock.close()

@@ -312,6 +312,9 @@ class Callbacks:
         chosen = _scope_of(tenant, self.configs()) or EVERYONE
         made = self._delivery(f"t{secrets.token_hex(8)}", chosen, tenant, row.kind, [row], time.time(), "trigger")
         self.store.add_deliveries([made])
+        if self.store.get_delivery(made.id) is None:  # a log full of other keys' pending deliveries
+            raise ControlError(409, "the delivery log is full of other dev_keys' pending deliveries "
+                                    "(max_deliveries); this one was not kept")
         return delivery_view(made)
 
     def close(self) -> None:
