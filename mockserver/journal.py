@@ -26,7 +26,7 @@ import orjson
 
 from mockserver.events import StreamEvent
 from mockserver.store.base import Store
-from mockserver.textsafe import shown
+from mockserver.textsafe import masked_authorization, shown
 
 log = logging.getLogger("mockserver")
 MASK = "***"
@@ -148,12 +148,11 @@ class Journal:
 
 def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers with every credential, cookie and token replaced; the scheme of an
-    Authorization header stays (`Basic ***`)."""
+    Authorization header stays when it is a known one (`Basic ***`), else all is masked."""
     out = {}
     for name, value in headers.items():
         if _is_secret_header(name):
-            scheme = value.split(" ", 1)[0] if " " in value.strip() else ""
-            value = f"{scheme} {MASK}" if scheme else MASK
+            value = masked_authorization(value, MASK)
         out[name] = value
     return out
 

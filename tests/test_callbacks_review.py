@@ -437,3 +437,18 @@ def test_one_keys_triggers_never_push_out_another_keys_pending_deliveries(tmp_pa
         assert {d["id"] for d in mock.control.deliveries()} == {*theirs[1:], again.body["id"]}
     finally:
         mock.close()
+
+
+def test_an_authorization_shows_its_scheme_only_when_it_is_a_known_one() -> None:
+    """Finding 11: `Bearer ***` / `Basic ***` / `Token ***`, but an unknown first word (which may
+    be the secret itself) is masked with the rest, in the log, the configuration and the journal."""
+    from mockserver.callbacks.config import CallbackConfig
+    from mockserver.callbacks.service import _shown_headers
+    from mockserver.journal import mask_headers
+
+    cases = {"Bearer tok-1": "Bearer ***", "basic dTpw": "basic ***", "Token abc": "Token ***",
+             "s3cretword rest": "***", "s3cretword": "***", "ApiKey k1 k2": "***"}
+    for value, masked in cases.items():
+        assert _shown_headers({"Authorization": value})["Authorization"] == masked, value
+        assert CallbackConfig("http://127.0.0.1:1/", authorization=value).view()["authorization"] == masked
+        assert mask_headers({"Authorization": value})["Authorization"] == masked

@@ -18,6 +18,7 @@ import orjson
 from mockserver.callbacks import targets
 from mockserver.callbacks.rows import EVENT_KIND, KINDS
 from mockserver.errors import ControlError
+from mockserver.textsafe import masked_authorization
 
 MASK = "***"
 FIELDS = ("url", "username", "secret", "authorization", "events", "description")
@@ -50,9 +51,8 @@ class CallbackConfig:
 
     def view(self) -> dict[str, Any]:
         """What the control plane shows: never the secret, nor the Authorization's credentials."""
-        scheme = self.authorization.split(" ", 1)[0] if " " in self.authorization.strip() else ""
         return {"url": self.url, "username": self.username or None, "secret": MASK if self.secret else None,
-                "authorization": (f"{scheme} {MASK}" if scheme else MASK) if self.authorization else None,
+                "authorization": masked_authorization(self.authorization, MASK) if self.authorization else None,
                 "events": list(self.events) if self.events is not None else None,
                 "description": self.description, "signed": self.signed, "source": self.source,
                 "probe": self.probe}

@@ -36,6 +36,7 @@ from mockserver.callbacks.transport import USER_AGENT, Answer, Transport
 from mockserver.callbacks.trigger import trigger_row
 from mockserver.errors import ControlError
 from mockserver.store.base import DeliveryQuery, Store
+from mockserver.textsafe import masked_authorization
 
 CONSUMER = "callbacks"
 PREFIX = "callback:"  # store values: callback:{dev_key}, callback: for everyone's
@@ -368,8 +369,7 @@ def _shown_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers as the log shows them: the signature (derived) yes, credentials never."""
     shown = dict(headers)
     if "Authorization" in shown:
-        scheme, sep, _ = shown["Authorization"].strip().partition(" ")
-        shown["Authorization"] = f"{scheme} {MASK}" if sep else MASK
+        shown["Authorization"] = masked_authorization(shown["Authorization"], MASK)
     return shown
 
 
