@@ -256,8 +256,11 @@ def _interrupt(*_: Any) -> None:
 @click.option("--secret", default=None, help="The signature's secret (default: made up, and printed).")
 @click.option("--control-token", envvar="OTP_MOCK_CONTROL_TOKEN", default=None, metavar="TOKEN",
               help="The mock's control token, when it has one (or OTP_MOCK_CONTROL_TOKEN).")
+@click.option("--replace", is_flag=True, default=False,
+              help="Take the place of a callback configuration already there (it cannot be put back after: "
+                   "the mock never shows its secret). Without it, listen refuses to replace one.")
 def listen(forward_to: str | None, mock_url: str, dev_key: str | None, port: int, username: str,
-           secret: str | None, control_token: str | None) -> None:
+           secret: str | None, control_token: str | None, replace: bool) -> None:
     """Receive a running mock's callbacks here: verify, print and forward each (like `stripe listen`)."""
     import threading
 
@@ -265,7 +268,7 @@ def listen(forward_to: str | None, mock_url: str, dev_key: str | None, port: int
 
     try:
         listener = Listener(mock_url, forward_to, dev_key=dev_key, token=control_token, port=port,
-                            username=username, secret=secret, out=lambda line: click.echo(line))
+                            username=username, secret=secret, out=lambda line: click.echo(line), replace=replace)
     except OSError as exc:
         raise Failure(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from None
     except ListenError as exc:
@@ -298,7 +301,8 @@ def listen(forward_to: str | None, mock_url: str, dev_key: str | None, port: int
         removed = False
     thread.join(5)
     click.echo("Stopped; the callback configuration was removed." if removed else
-               "Stopped; the mock's callback configuration could not be removed (is the mock still up?).")
+               "Stopped; the callback configuration was not removed (the mock is down, or the configuration "
+               "there is not this listener's any more).")
 
 
 @main.command()

@@ -248,8 +248,11 @@ class ControlPlane:
         return found
 
     def trigger_callback(self, event: Any, dev_key: str | None = None, message_id: Any = None,
-                         override: Any = None) -> dict[str, Any]:
-        """Send a chosen event (any row type of the contract) for a message or a synthetic one."""
+                         override: Any = None, scoped: bool = False) -> dict[str, Any]:
+        """Send a chosen event (any row type of the contract) for a message or a synthetic one.
+        An override's message_id must be a message of `dev_key` (404 otherwise); a `scoped`
+        caller (one key's credentials) cannot override `to` either, but by the message's own
+        recipient: a key never sends signed rows about another key's messages."""
         message = None
         if message_id is not None:
             if not isinstance(message_id, str):
@@ -262,9 +265,26 @@ class ControlPlane:
                        "template_id": found.template_id, "created_at": found.created_at}
         if dev_key is None:
             raise ControlError(400, "dev_key: required (or a message_id, whose dev_key it is)")
+        if isinstance(override, dict):
+            self._own_override(override, dev_key, message, scoped)
         shown = self._callbacks().trigger(event, dev_key, dev_key, message, override)
         self._wake_sender()
         return shown
+
+    def _own_override(self, override: dict[str, Any], dev_key: str, message: dict[str, Any] | None,
+                      scoped: bool) -> None:
+        recipients = {message["to"]} if message is not None else set()
+        claimed = override.get("message_id")
+        if "message_id" in override and (message is None or claimed != message["message_id"]):
+            if not isinstance(claimed, str):
+                raise ControlError(400, f"override.message_id: expected a message_id of yours, got {claimed!r}"[:200])
+            found = self.store.find_message(claimed)
+            if found is None or found.tenant != dev_key:
+                raise ControlError(404, f"override.message_id: no message with message_id {claimed[:60]!r}")
+            recipients.add(found.to)
+        if scoped and "to" in override and override["to"] not in recipients:
+            raise ControlError(404, "override.to: not the recipient of a message of yours; name the message "
+                                    "by message_id instead")
 
     # scenarios ----------------------------------------------------------------------------
     def scenarios_listing(self) -> dict[str, Any]:

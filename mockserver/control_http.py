@@ -232,7 +232,8 @@ def _trigger(http: ControlHttp, call: Call) -> Any:
     tenant = call.dev_key(body)
     if tenant is None and not call.access.full:
         tenant = call.access.dev_key
-    return http.plane.trigger_callback(body.get("event"), tenant, body.get("message_id"), body.get("override"))
+    return http.plane.trigger_callback(body.get("event"), tenant, body.get("message_id"), body.get("override"),
+                                       scoped=not call.access.full)
 
 
 def _health(http: ControlHttp, call: Call) -> Any:

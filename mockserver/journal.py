@@ -27,12 +27,16 @@ import orjson
 
 from mockserver.events import StreamEvent
 from mockserver.store.base import Store
-from mockserver.textsafe import shown
+from mockserver.textsafe import masked_authorization, shown
 
 log = logging.getLogger("mockserver")
 MASK = "***"
 _SECRET_HEADER = re.compile(r"auth|cookie|token|secret|password|key|signature|credential|session", re.IGNORECASE)
 _SECRET_FIELD = re.compile(r"secret|password|token|authorization", re.IGNORECASE)
+# in text that is not JSON: a secret-named key, then `:` or `=`, then its value (quoted, or to the
+# end of the line, a comma, & or ;): `"secret": "x"`, `secret=x`, `Authorization: Bearer x`
+_SECRET_PAIR = re.compile(r"""((?:secret|password|token|authorization)[^"'\s:=]*["']?\s*[:=]\s*)"""
+                          r"""("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^\n,&;}\]]+)""", re.IGNORECASE)
 PLANES = {"api": "request", "control": "control"}  # the journal's planes and their record types
 
 
@@ -145,12 +149,11 @@ class Journal:
 
 def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers with every credential, cookie and token replaced; the scheme of an
-    Authorization header stays (`Basic ***`)."""
+    Authorization header stays when it is a known one (`Basic ***`), else all is masked."""
     out = {}
     for name, value in headers.items():
         if _is_secret_header(name):
-            scheme = value.split(" ", 1)[0] if " " in value.strip() else ""
-            value = f"{scheme} {MASK}" if scheme else MASK
+            value = masked_authorization(value, MASK)
         out[name] = value
     return out
 
@@ -170,13 +173,15 @@ def mask_query(query: str) -> str:
 
 
 def mask_body(text: str) -> str:
-    """A JSON body with the values of secret-named fields masked; other text as it is."""
-    if not _SECRET_FIELD.search(text):
+    """A body with the values of secret-named fields masked: in JSON by its fields (a name
+    spelled with \\u escapes too), in other text (JSON with a typo, a form) each `name: value`
+    or `name=value` whose name says secret, password, token or authorization."""
+    if not _SECRET_FIELD.search(text) and "\\u" not in text:
         return text
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return text
+        return _SECRET_PAIR.sub(lambda found: f'{found.group(1)}"{MASK}"', text)
     return orjson.dumps(_masked(value)).decode()
 
 

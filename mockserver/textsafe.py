@@ -14,3 +14,13 @@ def shown(value: object, limit: int = LIMIT) -> str:
     if len(text) > limit:
         return f"{text[:limit]}...({len(text)} characters)"
     return text
+
+
+KNOWN_SCHEMES = ("basic", "bearer", "token")  # an Authorization's first word shown only when one of these
+
+
+def masked_authorization(value: str, mask: str = "***") -> str:
+    """An Authorization value with its credentials masked: `Bearer ***` when its scheme is a
+    known one (Basic, Bearer, Token), else all of it (a first word may be the secret itself)."""
+    scheme, sep, _ = value.strip().partition(" ")
+    return f"{scheme} {mask}" if sep and scheme.lower() in KNOWN_SCHEMES else mask

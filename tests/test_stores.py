@@ -469,3 +469,23 @@ def test_the_delivery_log_is_bounded_finished_ones_go_first(tmp_path: Path, requ
         small.add_deliveries([delivery(4)])
         assert sorted(d.id for d in small.find_deliveries(DeliveryQuery())) == ["d2", "d3", "d4"], backend
         small.close()
+
+
+def test_a_full_log_of_pending_deliveries_drops_the_adding_keys_own(tmp_path: Path,
+                                                                    request: pytest.FixtureRequest) -> None:
+    """With max_deliveries full of pending deliveries, a key's new ones push out its own oldest
+    pending, never another key's (the new one itself when it has none other)."""
+    for backend in BACKENDS:
+        if backend == "memory":
+            small: Store = MemoryStore(max_deliveries=3)
+        elif backend == "sqlite":
+            small = SqliteStore(tmp_path / "full.db", max_deliveries=3)
+        else:
+            small = RedisStore(request.getfixturevalue("redis_url"), max_deliveries=3)
+            small.db.flushdb()  # type: ignore[attr-defined]
+        small.add_deliveries([delivery(1, "victim"), delivery(2, "victim"), delivery(3, "noisy")])
+        small.add_deliveries([delivery(4, "noisy")])
+        assert sorted(d.id for d in small.find_deliveries(DeliveryQuery())) == ["d1", "d2", "d4"], backend
+        small.add_deliveries([delivery(5, "other")])  # no pending of its own: the new one is not kept
+        assert sorted(d.id for d in small.find_deliveries(DeliveryQuery())) == ["d1", "d2", "d4"], backend
+        small.close()

@@ -18,6 +18,7 @@ import orjson
 from mockserver.callbacks import targets
 from mockserver.callbacks.rows import EVENT_KIND, KINDS
 from mockserver.errors import ControlError
+from mockserver.textsafe import masked_authorization
 
 MASK = "***"
 FIELDS = ("url", "username", "secret", "authorization", "events", "description")
@@ -50,9 +51,8 @@ class CallbackConfig:
 
     def view(self) -> dict[str, Any]:
         """What the control plane shows: never the secret, nor the Authorization's credentials."""
-        scheme = self.authorization.split(" ", 1)[0] if " " in self.authorization.strip() else ""
         return {"url": self.url, "username": self.username or None, "secret": MASK if self.secret else None,
-                "authorization": (f"{scheme} {MASK}" if scheme else MASK) if self.authorization else None,
+                "authorization": masked_authorization(self.authorization, MASK) if self.authorization else None,
                 "events": list(self.events) if self.events is not None else None,
                 "description": self.description, "signed": self.signed, "source": self.source,
                 "probe": self.probe}
@@ -75,7 +75,8 @@ class CallbackConfig:
         return replace(self, probe=probe)
 
 
-def parse_config(body: Mapping[str, Any], policy: str, source: str = "control plane") -> CallbackConfig:
+def parse_config(body: Mapping[str, Any], policy: str, source: str = "control plane",
+                 refused_ports: tuple[int, ...] = ()) -> CallbackConfig:
     """A configuration from a PUT body or a settings entry; ControlError 400 naming what is wrong."""
     unknown = sorted(set(body) - {*FIELDS, "dev_key", "probe"})
     if unknown:
@@ -83,7 +84,7 @@ def parse_config(body: Mapping[str, Any], policy: str, source: str = "control pl
                                 "(and dev_key, probe)")
     url = body.get("url")
     try:
-        targets.check(url, policy)  # type: ignore[arg-type]
+        targets.check(url, policy, refused_ports)  # type: ignore[arg-type]
     except targets.TargetRefused as exc:
         raise ControlError(400, f"url: {exc}") from None
     username = _text(body, "username", MAX_USERNAME, forbidden=";")

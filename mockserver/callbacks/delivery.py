@@ -84,6 +84,14 @@ def claim(delivery: Delivery, now: float, token: str, lease_seconds: float,
     return replace(delivery, lease=token, lease_until=now + lease_seconds), True
 
 
+def renew(delivery: Delivery, token: str, now: float, lease_seconds: float) -> tuple[Delivery, bool]:
+    """Extend the lease `token` holds, just before an attempt; False when it is not held any more
+    (it ran out and someone else claimed it, or the delivery finished): do not attempt it."""
+    if delivery.lease != token or delivery.status != PENDING or delivery.lease_until <= now:
+        return delivery, False
+    return replace(delivery, lease_until=max(delivery.lease_until, now + lease_seconds)), True
+
+
 def finish(delivery: Delivery, token: str, attempt: Attempt, schedule: tuple[float, ...],
            now: float) -> tuple[Delivery, bool]:
     """Record an attempt made under the lease `token` (False when the lease was lost: the

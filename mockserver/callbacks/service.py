@@ -18,6 +18,7 @@ import functools
 import hashlib
 import math
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -35,13 +36,16 @@ from mockserver.callbacks.transport import USER_AGENT, Answer, Transport
 from mockserver.callbacks.trigger import trigger_row
 from mockserver.errors import ControlError
 from mockserver.store.base import DeliveryQuery, Store
+from mockserver.textsafe import masked_authorization
 
 CONSUMER = "callbacks"
 PREFIX = "callback:"  # store values: callback:{dev_key}, callback: for everyone's
 EVERYONE = ""
 MAX_LOG = 1000
 PROBE_TIMEOUT = 3.0  # EngageLab's URL check: HTTP 200 within 3 s
+INLINE = 2  # POSTs on request threads at once in one process (resend, the URL check): the rest wait for none
 SENDERS = 8  # threads attempting deliveries at once in one process (one dev_key's in order)
+CLAIM = 20  # deliveries one pass of a process claims at most (its lease covers them all, one after another)
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,18 @@ class CallbackPolicy:
     schedule: tuple[float, ...] = (5.0, 30.0, 300.0, 1800.0, 7200.0)
     batch_size: int = 100
     linger: float = 0.2
+    lease_margin: float = 10.0  # a lease's time beyond the attempts it covers
+    refused_ports: tuple[int, ...] = ()  # the mock's own store's (never a target)
 
     @property
     def lease(self) -> float:
         """How long a process holds a delivery it attempts: longer than any attempt takes."""
-        return self.timeout + 10.0
+        return self.lease_for(1)
+
+    def lease_for(self, attempts: int) -> float:
+        """A lease that covers `attempts` attempts made one after another (each is cut at
+        `timeout`), so it never runs out while the process that holds it is alive."""
+        return max(1, attempts) * self.timeout + self.lease_margin
 
 
 Validate = Callable[[str, dict[str, Any]], list[str]]  # kind, body -> problems (the contract's webhooks)
@@ -68,8 +79,10 @@ class Callbacks:
         self.policy = policy
         self.errors = errors
         self.validate = validate
-        self.transport = transport or Transport(policy.targets, policy.timeout)
+        self.transport = transport or Transport(policy.targets, policy.timeout,
+                                                refused_ports=policy.refused_ports)
         self._pool: ThreadPoolExecutor | None = None
+        self._inline = threading.BoundedSemaphore(INLINE)  # a request thread never queues behind a receiver
         for scope, config in (configured or {}).items():  # the settings' ones, unless changed at run time
             if not self.store.get_values([PREFIX + scope]):
                 self.store.set_value(PREFIX + scope, config.to_json())
@@ -77,14 +90,14 @@ class Callbacks:
     # configuration ------------------------------------------------------------------------
     def configure(self, scope: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Save a configuration (after probing its URL, whatever the probe finds)."""
-        config = parse_config(body, self.policy.targets)
+        config = parse_config(body, self.policy.targets, refused_ports=self.policy.refused_ports)
         probe = body.get("probe", True)
         if not isinstance(probe, bool):
             raise ControlError(400, f"probe: expected true or false, got {probe!r}")
         since = self.store.event_bounds()[1]
         config = CallbackConfig(config.url, config.username, config.secret, config.authorization, config.events,
                                 config.description, since, "control plane",
-                                self.probe(config) if probe else {"skipped": True})
+                                self._probe_inline(config) if probe else {"skipped": True})
         self.store.set_value(PREFIX + scope, config.to_json())
         return self._view(scope, config)
 
@@ -95,6 +108,16 @@ class Callbacks:
         return {"ok": ok, "status": answer.status, "duration_ms": answer.duration_ms,
                 "error": None if ok else (answer.error or f"HTTP {answer.status}: the check wants 200"),
                 "response": answer.body}
+
+    def _probe_inline(self, config: CallbackConfig) -> dict[str, Any]:
+        """The URL check on the request's thread, unless INLINE of them (or resends) are under
+        way: then the configuration is saved unchecked, and the probe says why."""
+        if not self._inline.acquire(blocking=False):
+            return {"skipped": True, "error": "other URL checks or resends are under way; PUT again to check"}
+        try:
+            return self.probe(config)
+        finally:
+            self._inline.release()
 
     def config(self, scope: str) -> CallbackConfig | None:
         raw = self.store.get_values([PREFIX + scope]).get(PREFIX + scope)
@@ -153,28 +176,41 @@ class Callbacks:
                         now, origin, next_at=now)
 
     # attempts -----------------------------------------------------------------------------
-    def attempt_due(self, limit: int = 100) -> int:
+    def attempt_due(self, limit: int = CLAIM) -> int:
         """Attempt the deliveries that are due (those this process can claim); returns how many.
-        One dev_key's deliveries are attempted in order, several dev_keys' side by side."""
+        One dev_key's deliveries are attempted in order, several dev_keys' side by side.
+
+        A pass claims at most `limit` deliveries under one lease long enough for all of them
+        made one after another (however the threads get to them), and renews the lease of each
+        just before its POST: a delivery whose lease was lost is left to whoever holds it, so one
+        delivery is attempted by one process at a time."""
         now = time.time()
         token = secrets.token_hex(8)
+        due = self.store.due_deliveries(now, max(1, min(limit, CLAIM)))
+        lease = self.policy.lease_for(len(due))
         claimed: dict[str | None, list[Delivery]] = {}
-        for delivery_id in self.store.due_deliveries(now, limit):
+        for delivery_id in due:
             taken = self.store.update_delivery(delivery_id, functools.partial(_claimed, now=now, token=token,
-                                                                              lease=self.policy.lease))
+                                                                              lease=lease))
             if taken is not None:
                 claimed.setdefault(taken.tenant, []).append(taken)
-        trigger = {False: SCHEDULED, True: MANUAL}
         if not claimed:
             return 0
         if len(claimed) == 1:
-            for delivery in next(iter(claimed.values())):
-                self._attempt(delivery, token, trigger[delivery.manual_next])
+            self._attempt_batch(next(iter(claimed.values())), token)
         else:
             pool = self._executor()
-            list(pool.map(lambda batch: [self._attempt(d, token, trigger[d.manual_next]) for d in batch],
-                          claimed.values()))
+            list(pool.map(lambda batch: self._attempt_batch(batch, token), claimed.values()))
         return sum(len(batch) for batch in claimed.values())
+
+    def _attempt_batch(self, batch: list[Delivery], token: str) -> None:
+        trigger = {False: SCHEDULED, True: MANUAL}
+        for index, delivery in enumerate(batch):
+            renewed = self.store.update_delivery(delivery.id, functools.partial(
+                _renewed, token=token, now=time.time(), lease=self.policy.lease_for(len(batch) - index)))
+            if renewed is None:  # the lease was lost (or the delivery went): someone else attempts it
+                continue
+            self._attempt(renewed, token, trigger[renewed.manual_next])
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -219,12 +255,18 @@ class Callbacks:
     def resend(self, delivery_id: str, tenant: str | None = None) -> dict[str, Any]:
         """Attempt one delivery again now (a manual attempt; it changes no schedule)."""
         found = self._own(delivery_id, tenant)
-        token = secrets.token_hex(8)
-        taken = self.store.update_delivery(found.id, functools.partial(
-            _claimed, now=time.time(), token=token, lease=self.policy.lease, manual=True))
-        if taken is None:
-            raise ControlError(409, f"delivery {delivery_id!r} is being attempted right now; try again in a moment")
-        self._attempt(taken, token, MANUAL)
+        if not self._inline.acquire(blocking=False):  # the POST runs on the request's thread: a few at once
+            raise ControlError(429, "a resend (or a URL check) is under way; try again in a moment")
+        try:
+            token = secrets.token_hex(8)
+            taken = self.store.update_delivery(found.id, functools.partial(
+                _claimed, now=time.time(), token=token, lease=self.policy.lease, manual=True))
+            if taken is None:
+                raise ControlError(409, f"delivery {delivery_id!r} is being attempted right now; "
+                                        "try again in a moment")
+            self._attempt(taken, token, MANUAL)
+        finally:
+            self._inline.release()
         return delivery_view(self._own(delivery_id, tenant))
 
     def recover(self, since: Any, tenant: str | None = None) -> dict[str, Any]:
@@ -271,6 +313,9 @@ class Callbacks:
         chosen = _scope_of(tenant, self.configs()) or EVERYONE
         made = self._delivery(f"t{secrets.token_hex(8)}", chosen, tenant, row.kind, [row], time.time(), "trigger")
         self.store.add_deliveries([made])
+        if self.store.get_delivery(made.id) is None:  # a log full of other keys' pending deliveries
+            raise ControlError(409, "the delivery log is full of other dev_keys' pending deliveries "
+                                    "(max_deliveries); this one was not kept")
         return delivery_view(made)
 
     def close(self) -> None:
@@ -301,6 +346,11 @@ def _claimed(delivery: Delivery, now: float, token: str, lease: float,
     return taken, (taken if ok else None)
 
 
+def _renewed(delivery: Delivery, token: str, now: float, lease: float) -> tuple[Delivery, Delivery | None]:
+    renewed, ok = steps.renew(delivery, token, now, lease)
+    return renewed, (renewed if ok else None)
+
+
 def _finished(delivery: Delivery, token: str, attempt: Attempt, schedule: tuple[float, ...],
               now: float) -> tuple[Delivery, Delivery | None]:
     done, ok = steps.finish(delivery, token, attempt, schedule, now)
@@ -319,8 +369,7 @@ def _shown_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers as the log shows them: the signature (derived) yes, credentials never."""
     shown = dict(headers)
     if "Authorization" in shown:
-        scheme, sep, _ = shown["Authorization"].strip().partition(" ")
-        shown["Authorization"] = f"{scheme} {MASK}" if sep else MASK
+        shown["Authorization"] = masked_authorization(shown["Authorization"], MASK)
     return shown
 
 

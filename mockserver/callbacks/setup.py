@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from mockserver import yamlsafe
+from mockserver.callbacks import targets
 from mockserver.callbacks.config import CallbackConfig, parse_config
 from mockserver.callbacks.rows import KINDS
 from mockserver.callbacks.service import EVERYONE, CallbackPolicy, Callbacks
@@ -22,7 +23,7 @@ from mockserver.validation import describe
 def policy_of(settings: Settings) -> CallbackPolicy:
     return CallbackPolicy(settings.callback_targets, settings.callback_timeout_seconds,
                           retry_schedule(settings.callback_retry_seconds), settings.callback_batch_size,
-                          settings.callback_linger_seconds)
+                          settings.callback_linger_seconds, refused_ports=targets.store_ports(settings.store))
 
 
 def configured(settings: Settings) -> dict[str, CallbackConfig]:
@@ -47,7 +48,8 @@ def _parsed(body: Any, settings: Settings, where: str) -> CallbackConfig:
     if not isinstance(body, dict):
         raise ConfigError(f"{where}: expected a mapping with url (and username, secret, authorization, events)")
     try:
-        return parse_config(body, settings.callback_targets, source="settings")
+        return parse_config(body, settings.callback_targets, source="settings",
+                            refused_ports=targets.store_ports(settings.store))
     except ControlError as error:
         raise ConfigError(f"{where}: {error.message}") from None
 

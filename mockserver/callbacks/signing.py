@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
 
@@ -47,7 +48,9 @@ def callback_id(username: str, secret: str, *, timestamp: int | None = None, non
 
 
 def parse(header: str | None) -> dict[str, str]:
-    """The fields of a header, in any order; InvalidSignature when one is missing or repeated."""
+    """The fields of a header, in any order; InvalidSignature when one is missing or repeated.
+    Names are matched case-insensitively; values are kept exactly as they came (the signature
+    covers them as sent)."""
     if not header or not header.strip():
         raise InvalidSignature("no X-CALLBACK-ID header")
     if len(header) > MAX_HEADER:
@@ -62,27 +65,57 @@ def parse(header: str | None) -> dict[str, str]:
             raise InvalidSignature(f"{name[:20]!r} is not a name=value field")
         if name in found:
             raise InvalidSignature(f"field {name!r} appears twice")
-        found[name] = value.strip()
+        found[name] = value
     missing = [f for f in FIELDS if f not in found]
     if missing:
         raise InvalidSignature(f"missing field(s): {', '.join(missing)}")
     return found
 
 
-def check_callback_id(header: str | None, username: str, secret: str, tolerance: float | None = 300,
-                      *, now: float | None = None) -> None:
+def _text(value: object, what: str, encoding: str) -> str:
+    """A str as it is, bytes decoded (`encoding`), anything else InvalidSignature."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode(encoding)
+        except UnicodeDecodeError:
+            raise InvalidSignature(f"{what}: not {encoding} text") from None
+    raise InvalidSignature(f"{what}: expected text, got {type(value).__name__}")
+
+
+def _window(tolerance: object) -> float | None:
+    if tolerance is None:
+        return None
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) \
+            or not math.isfinite(tolerance) or tolerance < 0:
+        raise ValueError(f"tolerance: expected a finite number of seconds >= 0 (or None), got {tolerance!r}")
+    return float(tolerance)
+
+
+def check_callback_id(header: str | bytes | None, username: str | bytes, secret: str | bytes,
+                      tolerance: float | None = 300, *, now: float | None = None) -> None:
     """Raise InvalidSignature unless the header was made with this username and secret within
-    `tolerance` seconds of `now` (None: any time). Constant-time comparisons."""
-    fields = parse(header)
+    `tolerance` seconds of `now` (None: any time). Constant-time comparisons.
+
+    The timestamp must be 10 digits, Unix seconds as EngageLab sends it: the signed string is
+    timestamp + nonce + username with no separator, so a check that took other lengths (13
+    digits of milliseconds, say) would let digits move between the timestamp and the nonce under
+    the same signature (a replay with a "new" nonce). The username must equal the configured one
+    exactly. A header as bytes is read as Latin-1 (as HTTP carries it), a username or secret as
+    bytes as UTF-8; other types are refused (InvalidSignature). A `tolerance` that is not a
+    finite number >= 0 (NaN, infinite, negative) is a ValueError."""
+    window = _window(tolerance)
+    fields = parse(_text(header, "the header", "latin-1") if header is not None else None)
+    username, secret = _text(username, "username", "utf-8"), _text(secret, "secret", "utf-8")
     stamp = fields["timestamp"]
-    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 13):
-        raise InvalidSignature(f"timestamp {stamp[:20]!r} is not Unix seconds")
-    if tolerance is not None:
-        seconds = int(stamp) / 1000 if len(stamp) == 13 else int(stamp)  # milliseconds, from other senders
-        drift = (time.time() if now is None else now) - seconds
-        if abs(drift) > tolerance:
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) == 10):
+        raise InvalidSignature(f"timestamp {stamp[:20]!r} is not 10 digits of Unix seconds")
+    if window is not None:
+        drift = (time.time() if now is None else now) - int(stamp)
+        if abs(drift) > window:
             side = "old" if drift > 0 else "in the future"
-            raise InvalidSignature(f"timestamp is {abs(drift):.0f} s {side} (tolerance {tolerance:g} s): a replay?")
+            raise InvalidSignature(f"timestamp is {abs(drift):.0f} s {side} (tolerance {window:g} s): a replay?")
     if not hmac.compare_digest(fields["username"].encode(), username.encode()):
         raise InvalidSignature(f"username {fields['username'][:40]!r} is not the one configured")
     expected = signature(secret, stamp, fields["nonce"], fields["username"])
@@ -90,12 +123,15 @@ def check_callback_id(header: str | None, username: str, secret: str, tolerance:
         raise InvalidSignature("signature does not match (another secret, or a tampered header)")
 
 
-def verify_callback_id(header: str | None, username: str, secret: str, tolerance: float | None = 300,
-                       *, now: float | None = None) -> bool:
+def verify_callback_id(header: str | bytes | None, username: str | bytes, secret: str | bytes,
+                       tolerance: float | None = 300, *, now: float | None = None) -> bool:
     """Whether an X-CALLBACK-ID header is EngageLab's signature for this username and secret,
     made within `tolerance` seconds (300 by default, as EngageLab's SDK; None turns the window
-    off). Constant-time; a malformed header is False, never an exception. Keep the nonces you
-    have seen for the window to refuse replays; the body is not signed.
+    off). Constant-time; a malformed header (or a header, username or secret that is not text)
+    is False, never an exception; only a `tolerance` that is not a finite number >= 0 raises
+    ValueError. The timestamp must be 10 digits (seconds; see check_callback_id). Remember the
+    signatures (or timestamp + nonce) seen within the window and refuse a repeat: that refuses
+    replays. The body is not signed.
 
         >>> from mockserver import verify_callback_id
         >>> verify_callback_id("timestamp=1;nonce=2;username=u;signature=00", "u", "s")

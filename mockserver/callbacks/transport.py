@@ -40,8 +40,10 @@ class Answer:
 
 
 class Transport:
-    def __init__(self, policy: str = "private", timeout: float = 3.0, max_response: int = 65536) -> None:
+    def __init__(self, policy: str = "private", timeout: float = 3.0, max_response: int = 65536,
+                 refused_ports: tuple[int, ...] = ()) -> None:
         self.policy = policy
+        self.refused_ports = refused_ports
         self.timeout = timeout
         self.max_response = max_response
 
@@ -51,6 +53,8 @@ class Transport:
         started = time.monotonic()
         try:
             status, text = self._exchange(url, body, headers, started + limit)
+        except _Incomplete as exc:
+            return Answer(exc.status, None, _ms(started), f"incomplete answer: {exc.why} within {limit:g} s")
         except targets.TargetRefused as exc:
             return Answer(None, None, _ms(started), f"refused: {exc}")
         except (OSError, http.client.HTTPException, ValueError) as exc:  # TimeoutError is an OSError
@@ -63,7 +67,7 @@ class Transport:
         return Answer(status, text, _ms(started), error)
 
     def _exchange(self, url: str, body: bytes, headers: dict[str, str], deadline: float) -> tuple[int, str]:
-        parts, host, port = targets.split_url(url)
+        parts, host, port = targets.split_url(url, self.refused_ports)
         addresses = targets.resolve(host, port, self.policy)
         conn = _Connection(host, port, addresses, parts.scheme == "https", deadline)
         try:
@@ -71,13 +75,26 @@ class Transport:
             conn.request("POST", path, body, {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers})
             response = conn.getresponse()
             status = response.status
+            if conn.reaped or time.monotonic() >= deadline:  # cut in the headers: they ended at the cut
+                raise _Incomplete(status, "the headers did not end")
             try:
                 raw = response.read(self.max_response)
             except (OSError, http.client.HTTPException):
-                raw = b""  # the status came in time: the answer counts, its body is cut
-            return status, _text(raw, response.getheader("content-length"))
+                raise _Incomplete(status, "the body was cut") from None
+            length = response.getheader("content-length")
+            expected = int(length) if length and length.isdigit() and len(length) < 19 else None
+            if conn.reaped or (expected is not None and len(raw) < min(expected, self.max_response)):
+                raise _Incomplete(status, "the body is shorter than its Content-Length" if expected is not None
+                                  else "the body did not end")
+            return status, _text(raw, length)
         finally:
             conn.close()
+
+
+class _Incomplete(Exception):  # noqa: N818 - a half answer, within the deadline
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status, self.why = status, why
 
 
 class _Connection(http.client.HTTPConnection):

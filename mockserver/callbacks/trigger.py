@@ -33,6 +33,8 @@ def trigger_row(event: str, tenant: str, message: Mapping[str, Any] | None, new_
         body = {"server": SERVER, "itime": now, **_BUILDERS[kind](event, tenant, message)}
     if override:
         body = {**body, **override}
+        if kind == "message_status":  # the log names the message the row speaks of
+            message_id = body.get("message_id")
     return Row(kind, event, tenant, message_id if isinstance(message_id, str) else None, body)
 
 

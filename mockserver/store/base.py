@@ -253,7 +253,9 @@ class Store(Protocol):
     def add_deliveries(self, deliveries: Sequence[Delivery]) -> int:
         """Keep new deliveries (atomic; one whose id is kept already is skipped, so routing a
         record twice adds nothing); returns how many were added. At most `policy.max_deliveries`
-        are kept: the oldest finished ones go first, pending ones only when none is left."""
+        are kept: the oldest finished ones go first; when none is left, the oldest pending ones
+        of the dev_keys being added to (the new ones included, a warning logged), never another
+        dev_key's: one key's triggers cannot push out another's pending deliveries."""
 
     def get_delivery(self, delivery_id: str) -> Delivery | None: ...
 

@@ -3,12 +3,16 @@ due times beside it. Used under the memory store's lock."""
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from mockserver.callbacks.delivery import PENDING, Delivery
 from mockserver.store.base import DeliveryQuery
+from mockserver.textsafe import shown
+
+log = logging.getLogger("mockserver")
 
 T = TypeVar("T")
 
@@ -26,8 +30,13 @@ class MemoryDeliveries:
                 self.kept[delivery.id] = delivery
                 self._index(delivery)
                 added += 1
-        while len(self.kept) > self.size:
-            victim = next((i for i, d in self.kept.items() if d.status != PENDING), next(iter(self.kept)))
+        tenants = {d.tenant for d in deliveries}
+        while len(self.kept) > self.size:  # the oldest finished first, then the adding keys' own pending
+            victim = next((i for i, d in self.kept.items() if d.status != PENDING), None)
+            if victim is None:
+                victim = next(i for i, d in self.kept.items() if d.tenant in tenants)  # the new ones are
+                log.warning("callbacks: the delivery log is full of pending deliveries (max_deliveries %d); "
+                            "dropped dev_key %s's oldest pending one", self.size, shown(victim_tenant(self, victim)))
             self.drop(victim)
         return added
 
@@ -73,6 +82,11 @@ class MemoryDeliveries:
             return
         for delivery_id in [i for i, d in self.kept.items() if tenant is None or d.tenant == tenant]:
             self.drop(delivery_id)
+
+
+def victim_tenant(kept: MemoryDeliveries, delivery_id: str) -> str | None:
+    found = kept.kept.get(delivery_id)
+    return found.tenant if found is not None else None
 
 
 def matches(delivery: Delivery, query: DeliveryQuery) -> bool:

@@ -157,13 +157,16 @@ for i = 2, #ARGV, 2 do table.insert(out, append(ARGV[1], ARGV[i], ARGV[i + 1])) 
 return out
 """
 # add_deliveries: ARGV = prefix, the most kept, then 5 values per delivery: id, tenant ('' none),
-# due ('' finished), status, JSON. New ids only; then the oldest finished (then any) over the cap go.
+# due ('' finished), status, JSON. New ids only; then over the cap the oldest finished go, then the
+# adding keys' own oldest pending (never another key's); returns {added, pending dropped}.
 ADD_DELIVERIES = """
 local p, most = ARGV[1], tonumber(ARGV[2])
-local added = 0
+local added, tenants, anonymous, dropped = 0, {}, {}, 0
 for i = 3, #ARGV, 5 do
   local id, tenant, due, raw = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 4]
+  if tenant ~= '' then tenants[tenant] = true end
   if redis.call('HSETNX', p .. ':dl:data', id, raw) == 1 then
+    if tenant == '' then anonymous[#anonymous + 1] = id end
     local n = redis.call('INCR', p .. ':dl:n')
     redis.call('ZADD', p .. ':dl:order', n, id)
     if tenant ~= '' then redis.call('ZADD', p .. ':dl:t:' .. tenant, n, id) end
@@ -174,7 +177,18 @@ for i = 3, #ARGV, 5 do
 end
 local excess = redis.call('ZCARD', p .. ':dl:order') - most
 while excess > 0 do
-  local victim = redis.call('ZRANGE', p .. ':dl:done', 0, 0)[1] or redis.call('ZRANGE', p .. ':dl:order', 0, 0)[1]
+  -- the oldest finished first, then the adding keys' own oldest pending, never another key's
+  local victim = redis.call('ZRANGE', p .. ':dl:done', 0, 0)[1]
+  if not victim then
+    local best = nil
+    for tenant, _ in pairs(tenants) do
+      local oldest = redis.call('ZRANGE', p .. ':dl:t:' .. tenant, 0, 0, 'WITHSCORES')
+      if oldest[1] and (best == nil or tonumber(oldest[2]) < best[2]) then best = {oldest[1], tonumber(oldest[2])} end
+    end
+    if best then victim = best[1] else victim = table.remove(anonymous) end
+    if not victim then break end
+    dropped = dropped + 1
+  end
   local raw = redis.call('HGET', p .. ':dl:data', victim)
   if raw then
     local tenant = cjson.decode(raw).tenant
@@ -186,7 +200,7 @@ while excess > 0 do
   redis.call('ZREM', p .. ':dl:due', victim)
   excess = excess - 1
 end
-return added
+return {added, dropped}
 """
 # update_delivery: ARGV = prefix, id, JSON read, new JSON, due ('' finished).
 DELIVERY_CAS = """

@@ -34,6 +34,7 @@ Redis over a connection of its own (no pool lookups).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -73,6 +74,7 @@ from mockserver.store.rediscache import GenerationCache
 from mockserver.store.redislua import ADD_DELIVERIES, CAS, CLAIM, DELIVERY_CAS, DROP, RECORD, SEND, TRIM
 
 T = TypeVar("T")
+log = logging.getLogger("mockserver")
 
 RETRIES = 100
 SOCKET_TIMEOUT = 5.0  # s: a Redis that stops answering is "unavailable", not a request that hangs
@@ -542,7 +544,12 @@ class RedisStore:
         for d in batch:
             due = d.due
             args += [d.id, d.tenant or "", "" if due is None else due, d.status, deliveries.to_json(d)]
-        return int(self._add_deliveries(args=args, client=self.db))
+        added, dropped = self._add_deliveries(args=args, client=self.db)
+        if int(dropped):
+            log.warning("callbacks: the delivery log is full of pending deliveries (max_deliveries %d); "
+                        "dropped %d of the adding dev_key's own oldest pending ones", self.policy.max_deliveries,
+                        int(dropped))
+        return int(added)
 
     def get_delivery(self, delivery_id: str) -> Delivery | None:
         raw = self.db.hget(f"{self._p}:dl:data", delivery_id)

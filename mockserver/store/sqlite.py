@@ -22,6 +22,7 @@ tools do not move the counter: restart the mock after editing its database by ha
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -110,6 +111,8 @@ END;
 GLOBAL = ""  # the clock row of everyone
 CACHE_SIZE = 10_000  # cached reads per process; all dropped at once when full
 TOUCH_SECONDS = 10.0  # a tenant's last activity is written at most this often per process
+
+log = logging.getLogger("mockserver")
 
 
 class SqliteStore:
@@ -471,9 +474,18 @@ class SqliteStore:
             added = sum(db.execute("INSERT OR IGNORE INTO deliveries (id, tenant, status, due, created, message_ids, "
                                    "data) VALUES (?, ?, ?, ?, ?, ?, ?)", row).rowcount for row in rows)
             excess = int(db.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0]) - self.policy.max_deliveries
-            if excess > 0:  # the oldest finished go first, pending ones last
-                db.execute("DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries "
-                           "ORDER BY status = 'pending', seq LIMIT ?)", (excess,))
+            if excess > 0:  # the oldest finished go first, then the adding keys' own pending, never others'
+                tenants = sorted({d.tenant or "" for d in batch})
+                marks = ", ".join("?" * len(tenants))
+                query = ("SELECT seq, status = 'pending' FROM deliveries WHERE status != 'pending' "  # noqa: S608
+                         f"OR COALESCE(tenant, '') IN ({marks}) ORDER BY status = 'pending', seq LIMIT ?")
+                victims = db.execute(query, (*tenants, excess)).fetchall()
+                db.executemany("DELETE FROM deliveries WHERE seq = ?", [(seq,) for seq, _ in victims])
+                pending = sum(1 for _, waiting in victims if waiting)
+                if pending:
+                    log.warning("callbacks: the delivery log is full of pending deliveries (max_deliveries %d); "
+                                "dropped %d of the adding dev_key's own oldest pending ones",
+                                self.policy.max_deliveries, pending)
             return added
 
     def get_delivery(self, delivery_id: str) -> Delivery | None:
