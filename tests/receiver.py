@@ -96,3 +96,16 @@ def receiver(port: int = 0, into: Receiver | None = None) -> Iterator[tuple[Rece
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def readme_receiver() -> tuple[Any, dict[str, Any]]:
+    """The README's Flask receiver ("Callbacks (webhooks)"), run as written: its test client and
+    the names it defines (USERNAME, SECRET, app)."""
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    section = readme.read_text(encoding="utf-8").split("\n## Callbacks (webhooks)\n", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {"__name__": "readme_receiver"}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+    return scope["app"].test_client(), scope

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from receiver import Receiver, receiver
+from receiver import Receiver, readme_receiver, receiver
 
 from conftest import SPEC
 from mockserver import verify_callback_id
@@ -318,14 +318,9 @@ def test_verify_callback_id() -> None:
 
 
 def test_the_readmes_flask_receiver_accepts_the_mocks_signature_and_refuses_a_forged_one() -> None:
-    from conftest import ROOT
     from mockserver.callbacks.signing import callback_id
 
-    section = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Callbacks (webhooks)\n", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    scope: dict[str, Any] = {"__name__": "readme_receiver"}
-    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
-    client = scope["app"].test_client()
+    client, scope = readme_receiver()
     body = {"total": 1, "rows": [{"message_id": "1", "status": {"message_status": "sent"}}]}
     good = callback_id(scope["USERNAME"], scope["SECRET"])
     assert client.post("/hook", json=body, headers={"X-CALLBACK-ID": good}).status_code == 200

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
-from receiver import receiver
+from receiver import readme_receiver, receiver
 
 from mockserver.callbacks.config import CallbackConfig
 from mockserver.callbacks.delivery import SUCCESS, Delivery
@@ -140,14 +140,9 @@ def test_verify_callback_id_takes_seconds_only_and_never_raises_on_odd_input() -
 def test_the_readmes_flask_receiver_refuses_non_ascii_shifted_and_replayed_headers() -> None:
     """Finding 3: the README's example compares bytes (a non-ASCII value is a 401, never a 500),
     takes 10-digit timestamps only and refuses a header it has seen."""
-    from conftest import ROOT
     from mockserver.callbacks.signing import callback_id, parse
 
-    section = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Callbacks (webhooks)\n", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    scope: dict[str, Any] = {"__name__": "readme_receiver"}
-    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
-    client = scope["app"].test_client()
+    client, scope = readme_receiver()
     body = {"total": 1, "rows": [{"message_id": "1", "status": {"message_status": "sent"}}]}
     good = callback_id(scope["USERNAME"], scope["SECRET"])
     fields = parse(good)
