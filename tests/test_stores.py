@@ -50,21 +50,32 @@ def real() -> list[float]:
 LIMITS = {"retention_seconds": 60, "max_messages": 50, "max_events": 5}
 
 
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path, real: list[float]) -> Iterator[Store]:
+def open_store(request: pytest.FixtureRequest, tmp_path: Path, real: list[float],
+               limits: dict[str, Any]) -> Iterator[Store]:
     clock = lambda: real[0]  # noqa: E731
     if request.param == "memory":
-        yield MemoryStore(real_time=clock, **LIMITS)
+        yield MemoryStore(real_time=clock, **limits)
     elif request.param == "sqlite":
-        backend = SqliteStore(tmp_path / "state.db", real_time=clock, **LIMITS)
+        backend = SqliteStore(tmp_path / "state.db", real_time=clock, **limits)
         yield backend
         backend.close()
     else:
         url = request.getfixturevalue("redis_url")
-        shared = RedisStore(url, real_time=clock, **LIMITS)
+        shared = RedisStore(url, real_time=clock, **limits)
         shared.db.flushdb()
         yield shared
         shared.db.flushdb()
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path, real: list[float]) -> Iterator[Store]:
+    yield from open_store(request, tmp_path, real, LIMITS)
+
+
+@pytest.fixture(params=BACKENDS)
+def roomy(request: pytest.FixtureRequest, tmp_path: Path, real: list[float]) -> Iterator[Store]:
+    """A store that keeps thousands of messages."""
+    yield from open_store(request, tmp_path, real, {**LIMITS, "max_messages": 5000})
 
 
 def sibling(store: Store, request: pytest.FixtureRequest, real: list[float]) -> Store:
@@ -108,6 +119,20 @@ def test_messages_round_trip_and_query(store: Store) -> None:
     assert [m.message_id for m in store.find_messages(MessageQuery(to="a"))] == ["2", "0"]
     assert [m.message_id for m in store.find_messages(MessageQuery(tenant="t", limit=1))] == ["2"]
     assert store.find_messages(MessageQuery(tenant="nobody")) == []
+
+
+def test_the_newest_messages_come_newest_first_beyond_one_read(roomy: Store) -> None:
+    """The console's list (unfiltered: the newest `limit`, read no further) and a filter whose
+    matches lie past the first chunk a store reads (Redis reads 500 at a time)."""
+    batch = [(message(message_id=f"{n:04d}", tenant="t" if n % 3 else "u", to="old" if n < 3 else f"+65{n}",
+                      created_at=100.0 + n, expires_at=400.0 + n), None) for n in range(1200)]
+    roomy.insert_messages(batch[:600], 100.0)
+    roomy.insert_messages(batch[600:], 100.0)
+    newest = roomy.find_messages(MessageQuery(limit=5))
+    assert [m.message_id for m in newest] == ["1199", "1198", "1197", "1196", "1195"]
+    assert [m.message_id for m in roomy.find_messages(MessageQuery(tenant="u", limit=3))] == ["1197", "1194", "1191"]
+    assert [m.message_id for m in roomy.find_messages(MessageQuery(to="old"))] == ["0002", "0001", "0000"]
+    assert [m.message_id for m in roomy.find_messages(MessageQuery(tenant="t", to="old"))] == ["0002", "0001"]
 
 
 def test_clock_offsets(store: Store) -> None:

@@ -356,15 +356,19 @@ class RedisStore:
     def find_messages(self, query: MessageQuery) -> list[Message]:
         tenants = [query.tenant] if query.tenant is not None else self.tenants()
         found: list[Message] = []
+        # unfiltered, the newest `limit` are the answer: read no more (the console's list, every poll)
+        step = query.limit if query.to is None and query.template_id is None else 500
         for tenant in tenants:
-            ids = self.db.zrevrange(self._k(tenant, "order"), 0, SCAN_LIMIT - 1)
-            for start in range(0, len(ids), 500):
-                chunk = [r for r in self.db.hmget(self._k(tenant, "msg"), ids[start:start + 500]) if r]
+            taken = 0
+            for start in range(0, SCAN_LIMIT, step):
+                ids = self.db.zrevrange(self._k(tenant, "order"), start, min(start + step, SCAN_LIMIT) - 1)
+                chunk = [r for r in self.db.hmget(self._k(tenant, "msg"), ids) if r] if ids else []
                 for message in (message_from_json(raw) for raw in chunk):
                     if (query.to is None or message.to == query.to) and (
                             query.template_id is None or message.template_id == query.template_id):
                         found.append(message)
-                if len([m for m in found if m.tenant == tenant]) >= query.limit:
+                        taken += 1
+                if taken >= query.limit or len(ids) < step:
                     break
         found.sort(key=lambda m: (m.created_at, m.message_id), reverse=True)
         return found[: query.limit]

@@ -100,6 +100,8 @@ _MIGRATIONS = (
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS messages_due ON messages (due) WHERE due IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_id ON messages (message_id);
+CREATE INDEX IF NOT EXISTS messages_newest ON messages (created_at, message_id);
+CREATE INDEX IF NOT EXISTS messages_tenant_newest ON messages (tenant, created_at, message_id);
 CREATE TRIGGER IF NOT EXISTS messages_bytes_in AFTER INSERT ON messages BEGIN
     INSERT OR IGNORE INTO tenants (tenant) VALUES (NEW.tenant);
     UPDATE tenants SET bytes = bytes + NEW.size WHERE tenant = NEW.tenant;
@@ -435,8 +437,9 @@ class SqliteStore:
         return [decode(seq, data) for seq, data in rows]
 
     def event_bounds(self) -> tuple[int, int]:
-        low, high, floor = self._db.rows(
-            "SELECT MIN(seq), MAX(seq), (SELECT value FROM counters WHERE name = 'events') FROM events")[0]
+        low, high, floor = self._db.rows(  # one aggregate per SELECT: SQLite reads MIN and MAX off the key
+            "SELECT (SELECT MIN(seq) FROM events), (SELECT MAX(seq) FROM events), "
+            "(SELECT value FROM counters WHERE name = 'events')")[0]
         head = max(int(high or 0), int(floor or 0))
         return (int(low) if low is not None else head + 1), head
 
