@@ -298,3 +298,119 @@ def test_the_readme_screenshot_of_the_inbox(page: Any) -> None:
     if os.environ.get("KIT_SCREENSHOT"):
         (ROOT / "docs").mkdir(exist_ok=True)
         (ROOT / "docs" / "console-inbox.png").write_bytes(shot)
+
+
+def _inbox_tabs(context: Any, url: str, count: int) -> list[Any]:
+    tabs = []
+    for _ in range(count):
+        tab = context.new_page()
+        tab.goto(url)
+        tab.locator("#live").wait_for()
+        tabs.append(tab)
+    return tabs
+
+
+def test_the_tabs_of_one_browser_share_one_poll(browser: Any, mock_url: str) -> None:
+    """Three tabs of one browser ask /_mock/inbox about as often as one (their answers go over a
+    BroadcastChannel), each shows a new message within a second, and closing the tabs that asked
+    leaves the last one live."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    asked: list[str] = []
+    context.on("request", lambda r: asked.append(r.url) if "/_mock/inbox" in r.url else None)
+    try:
+        tabs = _inbox_tabs(context, f"{mock_url}/?dev_key=shared-tabs", 3)
+        asked.clear()
+        tabs[0].wait_for_timeout(3000)  # Playwright hands its events over while it waits, not in time.sleep
+        assert 3 <= len(asked) <= 10, asked  # alone, each tab would ask 6 or 7 times in 3 s
+        send(mock_url, "+6591240001", key="shared-tabs")
+        started = time.monotonic()
+        for tab in tabs:
+            expect(tab.locator("tr.msg", has_text="+6591240001")).to_be_visible(timeout=1000)
+        assert time.monotonic() - started < 1.0
+        tabs[0].close()
+        tabs[1].close()
+        send(mock_url, "+6591240002", key="shared-tabs")
+        expect(tabs[2].locator("tr.msg", has_text="+6591240002")).to_be_visible(timeout=1500)
+    finally:
+        context.close()
+
+
+HIDE = """hidden => {
+  Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_a_hidden_tab_asks_and_draws_nothing_then_catches_up(browser: Any, mock_url: str) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        shown, hidden = _inbox_tabs(context, f"{mock_url}/?dev_key=hidden-tab", 2)
+        asked: list[str] = []
+        hidden.on("request", lambda r: asked.append(r.url) if "/_mock/inbox" in r.url else None)
+        hidden.evaluate(HIDE, True)  # as a browser does for a tab behind another
+        send(mock_url, "+6591240101", key="hidden-tab")
+        expect(shown.locator("tr.msg", has_text="+6591240101")).to_be_visible(timeout=1000)
+        hidden.wait_for_timeout(1500)  # events are handed over while Playwright waits
+        assert hidden.locator("tr.msg", has_text="+6591240101").count() == 0
+        assert asked == []  # not while another tab asks (and alone, every 5 s at most)
+        hidden.evaluate(HIDE, False)
+        expect(hidden.locator("tr.msg", has_text="+6591240101")).to_be_visible(timeout=1000)
+    finally:
+        context.close()
+
+
+def test_a_flood_is_drawn_bounded_then_the_list_comes_back(page: Any, mock_url: str) -> None:
+    """More sends between two polls than a poll brings: the tab says so, draws the newest ten at
+    most once a second, and shows the list again once the flood is over."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{mock_url}/?dev_key=flood")
+    page.locator("#live").wait_for()
+    stop = threading.Event()
+    last: list[str] = []
+
+    def pour(lane: int) -> None:
+        with requests.Session() as session:
+            for n in range(3000):  # bounded: about 3 s of sends stop it first
+                if stop.is_set():
+                    return
+                to = f"+65{lane}{n:07d}"
+                session.post(f"{mock_url}/v1/messages", json={"to": to, "template": {"id": "sms-default"}},
+                             auth=("flood", SECRET), timeout=10).raise_for_status()
+                last.append(to)
+
+    lanes = [threading.Thread(target=pour, args=(lane,), daemon=True) for lane in range(1, 5)]
+    for lane in lanes:
+        lane.start()
+    try:
+        expect(page.locator("#flood")).to_be_visible(timeout=3000)
+        for _ in range(3):
+            assert page.locator("tr.msg").count() <= 10
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        for lane in lanes:
+            lane.join(timeout=15)
+    expect(page.locator("#flood")).to_be_hidden(timeout=2000)
+    expect(page.locator("tr.msg", has_text=last[-1])).to_be_visible(timeout=1500)
+    expect(page.locator("tr.msg").nth(10)).to_be_attached(timeout=1000)  # a whole page of the newest again
+
+
+def test_pause_keeps_the_list_still_until_resume(page: Any, mock_url: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{mock_url}/?dev_key=pause")
+    page.locator("#live").wait_for()
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("#live")).to_have_text("paused")
+    expect(page.get_by_role("button", name="Resume")).to_have_attribute("aria-pressed", "true")
+    send(mock_url, "+6591240201", key="pause")
+    time.sleep(1.5)
+    assert page.locator("tr.msg", has_text="+6591240201").count() == 0
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("tr.msg", has_text="+6591240201")).to_be_visible(timeout=1000)
+    expect(page.locator("#live")).to_have_text("live")

@@ -191,7 +191,8 @@ def _message_page(message_id: str) -> Response | str:
     return render_template("console/message.html", page="message", message=message, row=row,
                            requests=requests, verifies=[_verify_view(r) for r in verifies],
                            curl=_verify_curl(message), deliveries=_deliveries(reader, message_id),
-                           cursor=rows.body["cursor"] if rows.status == 200 else 0, poll_ms=POLL_MS)
+                           cursor=rows.body["cursor"] if rows.status == 200 else 0, poll_ms=POLL_MS,
+                           poll_limit=POLL_ROWS)
 
 
 def _latest_page() -> BaseResponse:

@@ -6,6 +6,9 @@
   const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
   const CONSOLE = document.body.dataset.console || "/_mock/console/";
   const HIDDEN_POLL_MS = 5000;
+  const FLOOD_ROWS = 10; // rows a flood shows: its newest
+  const FLOOD_DRAW_MS = 1000; // a flood is drawn at most this often
+  let paused = false; // the inbox's Pause: its list stays as it is
 
   // ---- small helpers ------------------------------------------------------------------------
   let toastTimer = 0;
@@ -124,20 +127,98 @@
     history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : ""));
   }
 
+  // ---- the live feed: one poll per browser, whatever the number of tabs ---------------------
+  // A tab asks /_mock/inbox only when no other tab of the same view (all keys, or one dev_key)
+  // told it what changed within its interval: every answer is shared over a BroadcastChannel, so
+  // ten open tabs cost the mock about one poll. A hidden tab draws nothing and asks nothing while
+  // another tab asks; it catches up from its own cursor when it is shown again.
+  function startFeed({ devKey, cursor: start, every, limit, onPage, onLive }) {
+    let cursor = start;
+    let timer = 0;
+    let asking = false;
+    let again = false; // asked to start again while asking: ask once more at once
+    const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(`otp-mock-inbox ${devKey || "*"}`) : null;
+    const later = () => (document.hidden ? HIDDEN_POLL_MS : every * (0.9 + 0.2 * Math.random())); // one tab wins
+    const schedule = (ms = later()) => { clearTimeout(timer); timer = setTimeout(ask, ms); };
+
+    // Take a page of what changed after `after` (or the newest, on a resync); false: a gap.
+    function take(after, page) {
+      if (page.resync) { // the newest messages: asked for (after 0), after a reset, or a flood outran the poll
+        if (page.cursor > cursor || page.cursor < after) { // newer, or the stream was reset
+          cursor = page.cursor;
+          onPage(page, { flood: after > 0 && page.cursor >= after });
+        }
+        return true;
+      }
+      if (after > cursor) return false; // it missed what came between
+      if (page.cursor < cursor) return true; // an older view than this tab's
+      cursor = page.cursor;
+      onPage(page, { flood: false }); // an empty page too: a flood is over
+      return true;
+    }
+
+    async function ask() {
+      if (asking) return;
+      asking = true;
+      const after = cursor;
+      if (channel) channel.postMessage({ asking: true }); // the other tabs wait for this answer
+      try {
+        const query = new URLSearchParams({ after: String(after), limit: String(limit) });
+        if (devKey) query.set("dev_key", devKey);
+        const response = await fetch(`/_mock/inbox?${query}`, { headers: { Accept: "application/json" }, cache: "no-store" });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        const page = await response.json();
+        if (channel) channel.postMessage({ after, page });
+        take(after, page);
+        onLive(true);
+      } catch (error) {
+        onLive(false, error.message);
+      }
+      asking = false;
+      schedule(again ? 0 : later());
+      again = false;
+    }
+
+    if (channel) {
+      channel.onmessage = ({ data }) => {
+        if (!data) return;
+        if (data.asking) { if (!asking) schedule(); return; }
+        if (!data.page) return;
+        if (document.hidden) { schedule(); return; } // another tab asks; this one catches up when shown
+        if (!take(data.after, data.page)) { schedule(0); return; }
+        onLive(true);
+        schedule();
+      };
+    }
+    document.addEventListener("visibilitychange", () => schedule(document.hidden ? HIDDEN_POLL_MS : 0));
+    schedule(every);
+    return { // the next page: the newest, as a resync
+      restart() { cursor = 0; if (asking) again = true; else schedule(0); },
+    };
+  }
+
   function startInbox(table) {
     const tbody = $("#rows");
     const template = $("#row-template");
     const limit = Number(table.dataset.limit) || 200; // rows the page keeps
-    const pollLimit = Number(table.dataset.pollLimit) || 50; // rows a poll brings: a flood shows its newest
-    const every = Number(table.dataset.pollMs) || 500;
-    const devKey = table.dataset.devKey;
-    let cursor = Number(table.dataset.cursor) || 0;
 
     const build = (data) => { const row = template.content.firstElementChild.cloneNode(true); fill(row, data); return row; };
 
-    function apply(page) {
-      if (page.resync) {
-        tbody.replaceChildren(...page.messages.map(build));
+    // A flood (more changed between two polls than a page holds) is drawn once a second, its
+    // newest FLOOD_ROWS only: what a tab costs stays bounded whatever the rate of sends.
+    const notice = $("#flood");
+    const pause = $("#pause");
+    let flooding = false;
+    let pending = null; // the newest flood page not drawn yet
+    let drawn = 0; // when a flood page was last drawn
+    let drawTimer = 0;
+
+    function draw(page) {
+      if (page.resync) { // the rows there are refilled: only the values that changed are laid out again
+        const shown = page.messages.slice(0, flooding ? FLOOD_ROWS : limit);
+        const rows = Array.from(tbody.children);
+        shown.forEach((data, index) => { if (rows[index]) fill(rows[index], data); else tbody.append(build(data)); });
+        rows.slice(shown.length).forEach((row) => row.remove());
       } else {
         [...page.messages].reverse().forEach((data) => {
           const known = $(`tr.msg[data-id="${CSS.escape(data.message_id)}"]`, tbody);
@@ -149,36 +230,58 @@
         });
         while (tbody.children.length > limit) tbody.lastElementChild.remove();
       }
-      cursor = page.cursor;
       showClock(page.clock);
       if (page.messages.length || page.resync) applyFilters();
     }
 
-    async function poll() {
-      try {
-        const query = new URLSearchParams({ after: String(cursor), limit: String(pollLimit) });
-        if (devKey) query.set("dev_key", devKey);
-        const response = await fetch(`/_mock/inbox?${query}`, { headers: { Accept: "application/json" }, cache: "no-store" });
-        if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        apply(await response.json());
-        live(true);
-      } catch (error) {
-        live(false, error.message);
+    function drawPending() {
+      clearTimeout(drawTimer);
+      drawTimer = 0;
+      if (!pending || paused) return;
+      const page = pending;
+      pending = null;
+      drawn = Date.now();
+      draw(page);
+    }
+
+    function apply(page, { flood }) {
+      const over = flooding && !flood;
+      if (notice && notice.hidden === flood) notice.hidden = !flood;
+      flooding = flood;
+      if (paused) return; // the newest are asked for again on Resume
+      if (flood) {
+        pending = page;
+        if (!drawTimer) drawTimer = setTimeout(drawPending, Math.max(0, drawn + FLOOD_DRAW_MS - Date.now()));
+        return;
       }
-      setTimeout(poll, document.hidden ? HIDDEN_POLL_MS : every);
+      if (over) { pending = null; drawPending(); feed.restart(); return; } // a whole page of the newest again
+      draw(page);
+    }
+
+    if (pause) {
+      pause.addEventListener("click", () => {
+        paused = !paused;
+        pause.textContent = paused ? "Resume" : "Pause";
+        pause.setAttribute("aria-pressed", String(paused));
+        live(true);
+        if (!paused) { pending = null; feed.restart(); } // the newest messages, as they are now
+      });
     }
 
     $$("[data-filter], #q").forEach((input) => input.addEventListener("input", () => { applyFilters(); keepFiltersInAddress(); }));
     const key = $("#f-key");
     if (key) key.addEventListener("change", () => $("#filters").requestSubmit());
     applyFilters();
-    setTimeout(poll, every);
+    const feed = startFeed({
+      devKey: table.dataset.devKey, cursor: Number(table.dataset.cursor) || 0, every: Number(table.dataset.pollMs) || 500,
+      limit: Number(table.dataset.pollLimit) || 50, onPage: apply, onLive: live, // a poll's rows: a flood shows its newest
+    });
   }
 
   function live(ok, why) {
     const badge = $("#live");
     if (!badge) return;
-    setText(badge, ok ? "live" : `not live (${why}): retrying`);
+    setText(badge, !ok ? `not live (${why}): retrying` : paused ? "paused" : "live");
     if (badge.classList.contains("down") === ok) badge.classList.toggle("down", !ok);
   }
 
@@ -192,28 +295,13 @@
   // ---- a message's detail -------------------------------------------------------------------
   function startDetail(detail) {
     const id = detail.dataset.id;
-    const devKey = detail.dataset.devKey;
-    const every = Number(detail.dataset.pollMs) || 500;
-    let cursor = Number(detail.dataset.cursor) || 0;
+    let floodLook = 0;
 
     async function refresh() {
       const response = await fetch(location.href, { headers: { Accept: "text/html" }, cache: "no-store" });
       if (!response.ok) return;
       const fresh = $("#detail", new DOMParser().parseFromString(await response.text(), "text/html"));
       if (fresh) { detail.replaceChildren(...fresh.childNodes); detail.dataset.cursor = fresh.dataset.cursor; }
-    }
-
-    async function poll() {
-      try {
-        const query = new URLSearchParams({ after: String(cursor), limit: "50", dev_key: devKey });
-        const response = await fetch(`/_mock/inbox?${query}`, { headers: { Accept: "application/json" }, cache: "no-store" });
-        if (response.ok) {
-          const page = await response.json();
-          cursor = page.cursor;
-          if (page.resync || page.messages.some((m) => m.message_id === id)) await refresh();
-        }
-      } catch (error) { /* the next poll tries again */ }
-      setTimeout(poll, document.hidden ? HIDDEN_POLL_MS : every);
     }
 
     detail.addEventListener("click", async (event) => {
@@ -226,7 +314,17 @@
       const box = $("#action-result");
       if (box) box.textContent = message;
     });
-    setTimeout(poll, every);
+    startFeed({
+      devKey: detail.dataset.devKey, cursor: Number(detail.dataset.cursor) || 0, every: Number(detail.dataset.pollMs) || 500,
+      limit: Number(detail.dataset.pollLimit) || 50, onLive: () => {},
+      onPage: (page, { flood }) => {
+        if (flood) { // this message may have changed among many: look again, at most every FLOOD_DRAW_MS
+          if (!floodLook) floodLook = setTimeout(() => { floodLook = 0; refresh(); }, FLOOD_DRAW_MS);
+        } else if (page.resync || page.messages.some((m) => m.message_id === id)) {
+          refresh();
+        }
+      },
+    });
   }
 
   // ---- API Testing --------------------------------------------------------------------------
