@@ -57,7 +57,7 @@ bench-million: $(STAMP)  ## the memory store with 1,000 and 1,000,000 messages (
 bench-testing: $(STAMP)  ## what a test pays for mockserver.testing: a fresh otp_mock, send + verify, 500 tests
 	$(PY) bench/testing.py
 
-bench-console: $(STAMP)  ## the API's req/s with 10 console tabs polling, against none (1 process and 2 workers; needs wrk, chromium)
+bench-console: $(STAMP)  ## the API's req/s with 10 live console tabs and 10 pollers, against none (1 process and 2 workers, the mock on its own CPUs; needs wrk, chromium)
 	$(PY) bench/console.py
 
 screenshot: $(STAMP)  ## take docs/console-inbox.png (the README's picture) with the browser test
