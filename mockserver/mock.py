@@ -248,6 +248,7 @@ class OtpMock:
 
     def close(self) -> None:
         self.sender.stop()
+        self._housekeeper.stop()
         self.callbacks.close()
         self.store.close()
 

@@ -1,17 +1,17 @@
 """The background sender of a process: a daemon thread that routes new stream records into
 deliveries and attempts the due ones, every `linger` seconds, while any callback is configured.
-It never runs on a request's thread, so no API call waits on a receiver. A process forked from
-the one that started it starts its own on its first `ensure()` (threads do not survive a fork).
+It never runs on a request's thread, so no API call waits on a receiver; each serving process
+has its own (mockserver.threads).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
 from mockserver.callbacks.service import Callbacks
+from mockserver.threads import ProcessThread
 
 log = logging.getLogger("mockserver")
 IDLE_SECONDS = 0.5  # how often a process with no callback configured looks again
@@ -23,30 +23,15 @@ class Sender:
         self.callbacks = callbacks
         self.linger = max(0.01, linger)
         self.unavailable = unavailable
-        self._pid = 0
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = ProcessThread("callbacks", self._run)
 
     def ensure(self) -> None:
-        if self._pid == os.getpid():  # the common case, without the lock
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            self._stopped = threading.Event()
-            thread = self._thread = threading.Thread(target=self._run, name="callbacks", daemon=True)
-        thread.start()
+        self._thread.ensure()
 
     def stop(self, wait: float = 2.0) -> None:
         """End this process's sender, waiting up to `wait` seconds for a pass under way (an
         attempt lasts at most callback_timeout_seconds; one cut short is retried by its lease)."""
-        self._stopped.set()
-        self._pid = 0
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread() and thread.ident is not None:
-            thread.join(wait)
+        self._thread.stop(wait)
 
     def pass_once(self) -> int:
         """Route what is new and attempt what is due; returns how much was done."""
@@ -54,9 +39,8 @@ class Sender:
             return 0
         return self.callbacks.route() + self.callbacks.attempt_due()
 
-    def _run(self) -> None:
-        pid, stopped = os.getpid(), self._stopped
-        while self._pid == pid and not stopped.is_set():
+    def _run(self, stopped: threading.Event) -> None:
+        while not stopped.is_set():
             started = time.monotonic()
             try:
                 busy = self.pass_once()

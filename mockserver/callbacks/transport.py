@@ -10,7 +10,6 @@ exchange past its time, so even a receiver that drips one byte a second is cut o
 from __future__ import annotations
 
 import http.client
-import os
 import socket
 import ssl
 import threading
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockserver.callbacks import targets
+from mockserver.threads import ProcessThread
 
 USER_AGENT = "otp-mock-callbacks"
 KEEP = 1024  # characters of an answer the delivery log keeps
@@ -137,23 +137,20 @@ class Reaper:
     def __init__(self) -> None:
         self._watched: dict[int, tuple[_Connection, Any]] = {}
         self._lock = threading.Condition()
-        self._pid = 0
+        self._thread = ProcessThread("callback-deadlines", self._run)
 
     def watch(self, conn: _Connection, sock: Any) -> None:
+        self._thread.ensure()
         with self._lock:
             self._watched[id(conn)] = (conn, sock)
-            if self._pid != os.getpid():  # none yet in this process (or it was forked)
-                self._pid = os.getpid()
-                threading.Thread(target=self._run, name="callback-deadlines", daemon=True).start()
             self._lock.notify()
 
     def forget(self, conn: _Connection) -> None:
         with self._lock:
             self._watched.pop(id(conn), None)
 
-    def _run(self) -> None:
-        pid = os.getpid()
-        while self._pid == pid:
+    def _run(self, stopped: threading.Event) -> None:
+        while not stopped.is_set():
             with self._lock:
                 now = time.monotonic()
                 late = [(c, s) for c, s in self._watched.values() if c.deadline <= now]

@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from mockserver.threads import ProcessThread
 
 PURGE_BATCH = 10_000  # messages one housekeeping run drops at most: a mass expiry drains over runs
 
@@ -76,28 +77,22 @@ class Cadence:
 
 
 class Housekeeper:
-    """Runs `tick` every `seconds` in a daemon thread of the process that calls `ensure()`; a
-    process forked from it starts its own on its first call (threads do not survive a fork)."""
+    """Runs `tick` every `seconds` in a daemon thread of each process that calls `ensure()`
+    (mockserver.threads); `stop()` ends it."""
 
     def __init__(self, tick: Callable[[], None], seconds: float) -> None:
         self._tick = tick
         self.seconds = max(seconds, 0.05)
-        self._pid = 0
-        self._lock = threading.Lock()
+        self._thread = ProcessThread("housekeeping", self._run)
 
     def ensure(self) -> None:
-        if self._pid == os.getpid():  # the common case, without the lock
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-        threading.Thread(target=self._run, name="housekeeping", daemon=True).start()
+        self._thread.ensure()
 
-    def _run(self) -> None:
-        pid = os.getpid()
-        while self._pid == pid:
-            time.sleep(self.seconds)
+    def stop(self, wait: float = 2.0) -> None:
+        self._thread.stop(wait)
+
+    def _run(self, stopped: threading.Event) -> None:
+        while not stopped.wait(self.seconds):
             try:
                 self._tick()
             except Exception:  # noqa: BLE001 - housekeeping goes on; the mock logs what failed
