@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -331,8 +333,9 @@ def test_processes_sharing_a_store_get_node_numbers_of_their_own(store: Store, r
     """Message ids carry a node number; replicas in containers all have the same pids, so a
     shared store counts the numbers out (else two replicas' ids collide, and one message
     overwrites the other)."""
-    if isinstance(store, MemoryStore):  # shared by no other process: the pid is unique enough
-        assert store.next_node() == store.next_node() == os.getpid()
+    if isinstance(store, MemoryStore):  # no other process shares it; the mocks of this one take turns
+        first = store.next_node()
+        assert first == os.getpid() and store.next_node() == first + 1
         return
     other = (SqliteStore(store.path) if isinstance(store, SqliteStore)
              else RedisStore(request.getfixturevalue("redis_url")))
@@ -514,3 +517,21 @@ def test_a_full_log_of_pending_deliveries_drops_the_adding_keys_own(tmp_path: Pa
         small.add_deliveries([delivery(5, "other")])  # no pending of its own: the new one is not kept
         assert sorted(d.id for d in small.find_deliveries(DeliveryQuery())) == ["d1", "d2", "d4"], backend
         small.close()
+
+
+def test_two_mocks_sharing_one_memory_store_never_repeat_a_message_id() -> None:
+    """Each mock of a store takes its own node of the message ids (the memory store used to give
+    every one of them the process id, so two mocks' ids of one millisecond could be equal)."""
+    from mockserver import OtpMock
+
+    shared = MemoryStore()
+    mocks = [OtpMock({"seed": 1}, store=shared), OtpMock({"seed": 2}, store=shared)]
+    auth = {"Authorization": "Basic " + base64.b64encode(b"pair:pair").decode(), "Content-Type": "application/json"}
+    ids = []
+    for n in range(600):  # both in the same milliseconds, with sequence numbers alike
+        for lane, mock in enumerate(mocks):
+            body = json.dumps({"to": f"+4477009{lane}{n:04d}", "template": {"id": "sms-default"}}).encode()
+            reply = mock.handle("POST", "/v1/messages", auth, body)
+            assert reply.status == 200, reply.body
+            ids.append(reply.body["message_id"])
+    assert len(set(ids)) == len(ids) == 1200

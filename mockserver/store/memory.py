@@ -103,6 +103,7 @@ class MemoryStore:
                  **limits: Any) -> None:
         self.policy = StorePolicy.of(policy, limits)
         self._lock = threading.RLock()
+        self._nodes_issued = 0
         self._tenants: OrderedDict[str, _Tenant] = OrderedDict()
         self._seeded: set[str] = set()
         self._offset = 0.0
@@ -461,7 +462,10 @@ class MemoryStore:
             return self._deliveries.find(query)
 
     def next_node(self) -> int:
-        return os.getpid()  # one process: no other shares this store
+        """One process holds this store, but several mocks of it may share it: each takes its own."""
+        with self._lock:
+            self._nodes_issued += 1
+            return os.getpid() + self._nodes_issued - 1
 
     def problem(self) -> str | None:
         return None  # in the process: it is there while the process is
