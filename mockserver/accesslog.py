@@ -41,8 +41,9 @@ class AccessLog:
         code = body.get("code") if isinstance(body, dict) and exchange.status != 200 else None
         where = shown(exchange.path + (f"?{mask_query(exchange.query)}" if exchange.query else ""), 200)
         note = f" note: {shown(exchange.note, 400)}" if exchange.note else ""
-        self(f"{shown(exchange.method, 16)} {where} -> {exchange.status}{f' code={code}' if code else ''} "
-             f"key={shown(exchange.tenant, 60)} {exchange.duration_ms:.1f}ms{note}", exchange.at)
+        key = f" key={shown(exchange.tenant, 60)}" if exchange.tenant is not None else ""  # none: no key's
+        self(f"{shown(exchange.method, 16)} {where} -> {exchange.status}{f' code={code}' if code else ''}{key} "
+             f"{exchange.duration_ms:.1f}ms{note}", exchange.at)
 
     def flush(self) -> None:
         self._lines.flush()

@@ -145,9 +145,9 @@ def test_every_request_has_a_line_in_the_serve_log(args: list[str]) -> None:
         code, _, err = stop(process)
     assert code == 0, err
     lines = [line.split(" INFO mockserver: ", 1)[1] for line in err.splitlines() if " INFO mockserver: " in line]
-    for pattern in (r"OPTIONS /v1/messages -> 200 ", r"GET /v1/nowhere -> 404 code=404 ",
-                    r"DELETE /v1/messages -> 405 code=405 ", r"GET /_mock/health -> 200 ",
-                    r"POST /_mock/clock -> 200 ",
+    for pattern in (r"OPTIONS /v1/messages -> 200 [\d.]+ms$", r"GET /v1/nowhere -> 404 code=404 [\d.]+ms$",
+                    r"DELETE /v1/messages -> 405 code=405 ", r"GET /_mock/health -> 200 [\d.]+ms$",
+                    r"POST /_mock/clock -> 200 [\d.]+ms$",  # no key: no key=None
                     r"POST /v1/messages -> 200 key=team-a [\d.]+ms note: X-Mock-Error: 2002 ignored: no scenario",
                     r"GET /_mock/messages/latest\?to=\+6591234567 -> 200 "):
         assert any(re.match(pattern, line) for line in lines), f"{pattern!r} not in the log:\n" + "\n".join(lines)
