@@ -127,12 +127,13 @@ class ControlPlane:
             raise ControlError(404, f"no message with message_id {message_id!r}")
         return SentMessage.of(found, self.now(found.tenant))
 
-    def inbox(self, after: int = 0, dev_key: str | None = None, limit: int = 50) -> InboxPage:
-        """The messages that changed after a cursor, newest first (the console's live list)."""
+    def inbox(self, after: int = 0, dev_key: str | None = None, limit: int = 50,
+              stream: str | None = None) -> InboxPage:
+        """The messages that changed after a cursor of `stream`, newest first (the console's live list)."""
         _check_limit(limit, MAX_INBOX)
         if after < 0:
             raise ControlError(400, f"after: expected a cursor >= 0 (the 'cursor' of the last page), got {after}")
-        return self._inbox.page(after, dev_key, limit)
+        return self._inbox.page(after, dev_key, limit, stream)
 
     def inbox_row(self, message: SentMessage) -> InboxRow:
         found = self.store.get_message(message.dev_key, message.message_id)
@@ -196,6 +197,7 @@ class ControlPlane:
         self.scenarios.reset(dev_key)
         if dev_key is not None:
             self.scenarios.activate(None, dev_key)
+        self._inbox.new_stream()  # the open consoles' cursors are of the state gone by
         return "all" if dev_key is None else dev_key
 
     # templates ----------------------------------------------------------------------------

@@ -115,8 +115,11 @@ def _inbox(http: ControlHttp, call: Call) -> Any:
     raw = call.arg("after") or "0"
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise ControlError(400, f"after: expected a cursor >= 0 (the 'cursor' of the last page), got {raw!r}")
-    page = http.plane.inbox(int(raw), call.dev_key(), call.int_arg("limit", 50, 500))
-    return {"messages": page.rows_json, "cursor": page.cursor, "resync": page.resync,
+    stream = call.arg("stream")
+    if stream is not None and not (stream.isascii() and stream.isalnum() and len(stream) <= 64):
+        raise ControlError(400, f"stream: expected the 'stream' of the last page (letters and digits), got {stream!r}")
+    page = http.plane.inbox(int(raw), call.dev_key(), call.int_arg("limit", 50, 500), stream)
+    return {"messages": page.rows_json, "cursor": page.cursor, "resync": page.resync, "stream": page.stream,
             "clock": http.plane.clock(call.dev_key()).as_json()}
 
 

@@ -6,26 +6,32 @@ A page after a cursor holds the messages that changed since it (their latest sta
 `limit` of them; when more changed than a page holds, it says `resync` and holds the newest
 messages instead, so a tab under a flood of sends does bounded work per poll, and the tabs a
 flood outran share one such page for a quarter of a second (ten tabs cost the API as one).
+
+Every page names its `stream`: an id that changes when the state is reset (and that a new
+memory store, in a new process, makes afresh). A reader whose cursor belongs to another stream,
+or lies before the oldest record kept, gets the newest messages as a resync.
 """
 
 from __future__ import annotations
 
 import functools
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from mockserver.events import StreamEvent
-from mockserver.otp.model import Message, Template
+from mockserver.otp.model import FAILED, Message, Template
 from mockserver.store import MessageQuery, Store
 from mockserver.views import iso
 
 CURRENCY = "USD"
 READ_AHEAD = 4  # records read per row of a page: a message's records come several per send
-FLOOD_AHEAD = 2  # records per row beyond which the changes are not read (a send makes about two)
+FLOOD_AHEAD = 4  # records per row beyond which every key's changes are not read (a send makes about two)
 FLOOD_REUSE_SECONDS = 0.25  # tabs outrun by a flood share one page of the newest (measured: bench/console.py)
 MAX_FLOOD_PAGES = 256
+STREAM_VALUE = "inbox.stream"  # the store's value that names the stream the cursors belong to
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class InboxPage:
     rows: list[InboxRow]
     cursor: int  # pass it as `after` for the next page
     resync: bool  # the rows are the newest messages, not the changes: replace the list with them
+    stream: str = ""  # the stream the cursor belongs to: another one means the state was reset
 
     @functools.cached_property
     def rows_json(self) -> list[dict[str, Any]]:
@@ -78,36 +85,56 @@ class Inbox:
         self.prices = dict(prices)
         self._floods: dict[tuple[str | None, int], tuple[float, InboxPage]] = {}
 
-    def page(self, after: int, dev_key: str | None = None, limit: int = 50) -> InboxPage:
-        """The messages that changed after the cursor `after` (0: the newest, as a resync)."""
-        head = self.store.event_bounds()[1]  # read first: what is appended after is read next time
-        if after <= 0 or after > head:
-            return InboxPage(self.newest(dev_key, limit), head, True)
-        if head - after > limit * FLOOD_AHEAD:  # a flood: more records than a page's worth of messages make
-            return self._flooded(head, dev_key, limit)
+    def stream(self) -> str:
+        """The id of the stream the cursors belong to (made on first use, kept by the store)."""
+        found = self.store.get_values([STREAM_VALUE]).get(STREAM_VALUE)
+        return found if found is not None else self.new_stream()
+
+    def new_stream(self) -> str:
+        """After a reset: every reader's cursor is of a stream gone by."""
+        made = secrets.token_hex(8)
+        self.store.set_value(STREAM_VALUE, made)
+        self._floods.clear()
+        return made
+
+    def page(self, after: int, dev_key: str | None = None, limit: int = 50, stream: str | None = None) -> InboxPage:
+        """The messages that changed after the cursor `after` of the stream `stream` (0: the
+        newest, as a resync; so is a cursor of another stream, or one before the oldest record)."""
+        current = self.stream()
+        low, head = self.store.event_bounds()  # read first: what is appended after is read next time
+        if after <= 0 or after > head or after < low - 1 or (stream is not None and stream != current):
+            return InboxPage(self.newest(dev_key, limit), head, True, current)
+        if dev_key is None and head - after > limit * FLOOD_AHEAD:  # a flood: more records than a page's worth
+            return self._flooded(head, dev_key, limit, current)
         found = self.store.read_events(after, dev_key, ("message",), limit * READ_AHEAD)
         if len(found) >= limit * READ_AHEAD:
-            return self._flooded(head, dev_key, limit)
+            return self._flooded(head, dev_key, limit, current)
         latest: dict[str, StreamEvent] = {}
+        made: dict[str, StreamEvent] = {}  # the record that made a message, when it is in the range
+        steps: dict[str, list[dict[str, Any]]] = {}  # the steps the range added to each message
         for event in found:
-            latest.pop(event.data["message_id"], None)
-            latest[event.data["message_id"]] = event  # the last record of each message, in stream order
+            key = event.data["message_id"]
+            latest[key] = event  # the last record of each message
+            steps.setdefault(key, []).extend(event.data["steps"])
+            if event.data.get("new"):
+                made[key] = event
         if len(latest) > limit:
-            return self._flooded(head, dev_key, limit)
+            return self._flooded(head, dev_key, limit, current)
         names = _Names(self.store)
-        rows = [self._from_event(e, names) for e in reversed(latest.values())]
-        return InboxPage(rows, found[-1].seq if found else head, False)
+        rows = [self._from_event(e, names, made.get(k), steps[k]) for k, e in latest.items()]
+        rows.sort(key=lambda r: (r.virtual_at, r.message_id), reverse=True)  # newest first, as a resync
+        return InboxPage(rows, found[-1].seq if found else head, False, current)
 
-    def _flooded(self, head: int, dev_key: str | None, limit: int) -> InboxPage:
+    def _flooded(self, head: int, dev_key: str | None, limit: int, stream: str) -> InboxPage:
         """The newest messages, for every tab that a flood of sends outran: built at most once
         per FLOOD_REUSE_SECONDS per dev_key (its cursor is the head it was built at, so a tab
         that takes it reads on from there and misses nothing)."""
         key = (dev_key, limit)
         now = time.monotonic()
         kept = self._floods.get(key)
-        if kept is not None and now - kept[0] < FLOOD_REUSE_SECONDS:
+        if kept is not None and now - kept[0] < FLOOD_REUSE_SECONDS and kept[1].stream == stream:
             return kept[1]
-        page = InboxPage(self.newest(dev_key, limit), head, True)
+        page = InboxPage(self.newest(dev_key, limit), head, True, stream)
         if len(self._floods) >= MAX_FLOOD_PAGES:
             self._floods.clear()
         self._floods[key] = (now, page)
@@ -127,20 +154,24 @@ class Inbox:
                         self.cost([s.detail or message.channel for s in message.lifecycle if s.status == "sent"]),
                         message.operation)
 
-    def _from_event(self, event: StreamEvent, names: _Names) -> InboxRow:
+    def _from_event(self, event: StreamEvent, names: _Names, made: StreamEvent | None,
+                    steps: list[dict[str, Any]]) -> InboxRow:
+        """A row from a message's last record of the page; `made` is the record that made it, when
+        the page holds that too (a send verified within one poll is still new to the reader, with
+        its send time and cost), and `steps` what the page's records added."""
         data = event.data
         tenant = event.tenant or ""
         status = data["status"]
         expires = data.get("expires_at")
         if data.get("code") is not None and not data["verified"] and expires is not None \
-                and self.now(tenant) >= expires and status != "verified_timeout":
-            status = "verified_timeout"  # expired; the timeout step is recorded within a second
-        new = bool(data.get("new"))
-        sent = [s.get("detail") or data["channel"] for s in data["steps"] if s["status"] == "sent"]
+                and self.now(tenant) >= expires and status not in ("verified_timeout", *FAILED):
+            status = "verified_timeout"  # expired (a failed delivery never times out); recorded within a second
+        new = made is not None
+        sent = [s.get("detail") or data["channel"] for s in steps if s["status"] == "sent"]
         return InboxRow(data["message_id"], tenant, data["to"], data["template_id"],
                         names.of(tenant, data["template_id"]), data["channel"], status, data.get("code"),
                         bool(data["verified"]), int(data.get("attempts", 0)), float(data["created_at"]),
-                        event.at if new else None, expires, self.cost(sent) if new else None,
+                        made.at if made is not None else None, expires, self.cost(sent) if new else None,
                         data["operation"])
 
     def cost(self, channels: list[str]) -> float:

@@ -414,3 +414,18 @@ def test_pause_keeps_the_list_still_until_resume(page: Any, mock_url: str) -> No
     page.get_by_role("button", name="Resume").click()
     expect(page.locator("tr.msg", has_text="+6591240201")).to_be_visible(timeout=1000)
     expect(page.locator("#live")).to_have_text("live")
+
+
+def test_a_reset_reaches_the_open_tabs(page: Any, mock_url: str) -> None:
+    from playwright.sync_api import expect
+
+    for n in range(3):
+        send(mock_url, f"+659124030{n}", key="reset-view")
+    page.goto(f"{mock_url}/?dev_key=reset-view")
+    expect(page.locator("tr.msg")).to_have_count(3)
+    reset = requests.post(f"{mock_url}/_mock/reset", json={"dev_key": "reset-view"}, timeout=10)
+    assert reset.status_code == 200, reset.text
+    expect(page.locator("tr.msg")).to_have_count(0, timeout=1500)  # the forgotten messages go
+    send(mock_url, "+6591240309", key="reset-view")
+    expect(page.locator("tr.msg")).to_have_count(1, timeout=1500)
+    expect(page.locator("tr.msg", has_text="+6591240309")).to_be_visible()

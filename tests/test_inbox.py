@@ -131,3 +131,67 @@ def test_the_index_lists_both_planes(client: Client) -> None:
     assert index["console"] == "/_mock/console/" and index["documents"]["contract"] == "/_mock/contract.json"
     missing = client.get("/v2/nothing", key=None).get_json()
     assert missing["code"] == 404 and "control plane is under /_mock/" in missing["message"]
+
+
+def test_a_send_verified_within_one_poll_is_new_with_its_time_and_cost(client: Client) -> None:
+    """Its last record is the verification, yet the reader never had the message: the page gives
+    its send time and cost, and orders what is new by send time, not by the last change."""
+    client.send(to="+6591000010")
+    cursor = inbox(client)["cursor"]
+    first = client.send(to="+6591000011").get_json()["message_id"]
+    second = client.send(to="+6591000012").get_json()["message_id"]
+    client.verify(first, client.code_of(first))
+    page = inbox(client, cursor)
+    assert not page["resync"] and [r["message_id"] for r in page["messages"]] == [second, first]
+    row = page["messages"][1]
+    assert row["status"] == "verified" and row["sent_at"] and row["cost"] == 0.004
+
+
+def test_a_reset_makes_another_stream_and_its_readers_resync(client: Client) -> None:
+    client.send(to="+6591000021")
+    page = inbox(client)
+    assert page["stream"] and inbox(client, page["cursor"], stream=page["stream"])["stream"] == page["stream"]
+    assert client.post("/_mock/reset", key=None, json={}).status_code == 200
+    after = inbox(client, page["cursor"], stream=page["stream"])
+    assert after["stream"] != page["stream"] and after["resync"] and after["messages"] == []
+    kept = client.send(to="+6591000022", key="team-b").get_json()["message_id"]
+    client.send(to="+6591000023")
+    before = inbox(client, stream=after["stream"])
+    assert client.post("/_mock/reset", key=None, json={"dev_key": "team-a"}).status_code == 200
+    later = inbox(client, before["cursor"], stream=before["stream"])  # one key's reset: every view starts over
+    assert later["stream"] != before["stream"] and later["resync"]
+    assert [r["message_id"] for r in later["messages"]] == [kept]
+
+
+def test_a_cursor_before_the_oldest_record_kept_resyncs(make_client: Any) -> None:
+    client = make_client(max_events=5)
+    client.send(to="+6591000300")
+    page = inbox(client)
+    sent = [client.send(to=f"+65910003{n:02d}").get_json()["message_id"] for n in range(1, 7)]
+    later = inbox(client, page["cursor"], stream=page["stream"])
+    assert later["resync"]  # the 5 records kept do not hold every change since the cursor
+    assert [r["message_id"] for r in later["messages"]][:6] == sent[::-1]
+
+
+def test_a_failed_delivery_never_shows_as_timed_out(client: Client) -> None:
+    client.send(to="+6591000030")
+    cursor = inbox(client)["cursor"]
+    message_id = client.send(to="+6591000031").get_json()["message_id"]
+    assert client.post(f"/_mock/messages/{message_id}/fail-delivery", key=None, json={}).status_code == 200
+    client.advance(400)  # past the code's lifetime
+    row = inbox(client, cursor)["messages"][0]
+    assert row["message_id"] == message_id and row["status"] == "delivered_failed"
+
+
+def test_another_key_s_flood_is_no_flood_in_a_key_s_view(client: Client) -> None:
+    client.send(to="+6591000041", key="quiet")
+    page = inbox(client, dev_key="quiet")
+    for n in range(40):  # team-a's records: far more than a 5-row page's worth
+        client.send(to=f"+65910004{n:02d}")
+    later = inbox(client, page["cursor"], dev_key="quiet", limit=5)
+    assert not later["resync"] and later["messages"] == []
+
+
+def test_a_stream_that_is_not_letters_and_digits_is_refused(client: Client) -> None:
+    reply = client.get("/_mock/inbox?after=1&stream=%3Cscript%3E", key=None)
+    assert reply.status_code == 400 and "stream" in reply.get_json()["message"]

@@ -171,6 +171,7 @@ def _inbox_page() -> Response | str:
     rows = page.body["messages"]
     keys = sorted({*(r["dev_key"] for r in rows), *([dev_key] if dev_key else []), *_key_names()})
     return render_template("console/inbox.html", page="inbox", rows=rows, cursor=page.body["cursor"],
+                           stream=page.body["stream"],
                            clock=page.body["clock"], dev_key=dev_key or "", keys=keys, statuses=STATUSES,
                            filters={k: request.args.get(k, "") for k in ("q", "to", "template", "status")},
                            poll_ms=POLL_MS, limit=INBOX_ROWS, poll_limit=POLL_ROWS, scoped=not _access().full)
@@ -192,6 +193,7 @@ def _message_page(message_id: str) -> Response | str:
                            requests=requests, verifies=[_verify_view(r) for r in verifies],
                            curl=_verify_curl(message), deliveries=_deliveries(reader, message_id),
                            cursor=rows.body["cursor"] if rows.status == 200 else 0, poll_ms=POLL_MS,
+                           stream=rows.body["stream"] if rows.status == 200 else "",
                            poll_limit=POLL_ROWS)
 
 

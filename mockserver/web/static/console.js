@@ -132,17 +132,25 @@
   // told it what changed within its interval: every answer is shared over a BroadcastChannel, so
   // ten open tabs cost the mock about one poll. A hidden tab draws nothing and asks nothing while
   // another tab asks; it catches up from its own cursor when it is shown again.
-  function startFeed({ devKey, cursor: start, every, limit, onPage, onLive }) {
+  function startFeed({ devKey, cursor: start, stream: origin, every, limit, newest, onPage, onLive }) {
     let cursor = start;
+    let stream = origin || ""; // the stream the cursor belongs to: a reset (or another mock) makes another
     let timer = 0;
     let asking = false;
     let again = false; // asked to start again while asking: ask once more at once
-    const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(`otp-mock-inbox ${devKey || "*"}`) : null;
+    let behind = false; // hidden, it let pages go by: it asks for the newest when shown
+    const name = `otp-mock-inbox ${JSON.stringify(devKey || null)}`; // a dev_key "*" is not all keys
+    const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(name) : null;
     const later = () => (document.hidden ? HIDDEN_POLL_MS : every * (0.9 + 0.2 * Math.random())); // one tab wins
     const schedule = (ms = later()) => { clearTimeout(timer); timer = setTimeout(ask, ms); };
 
     // Take a page of what changed after `after` (or the newest, on a resync); false: a gap.
     function take(after, page) {
+      if (page.stream && page.stream !== stream) { // the state was reset, or this is another mock: start over
+        stream = page.stream;
+        restart();
+        return true;
+      }
       if (page.resync) { // the newest messages: asked for (after 0), after a reset, or a flood outran the poll
         if (page.cursor > cursor || page.cursor < after) { // newer, or the stream was reset
           cursor = page.cursor;
@@ -163,8 +171,9 @@
       const after = cursor;
       if (channel) channel.postMessage({ asking: true }); // the other tabs wait for this answer
       try {
-        const query = new URLSearchParams({ after: String(after), limit: String(limit) });
+        const query = new URLSearchParams({ after: String(after), limit: String(after > 0 ? limit : newest || limit) });
         if (devKey) query.set("dev_key", devKey);
+        if (stream) query.set("stream", stream);
         const response = await fetch(`/_mock/inbox?${query}`, { headers: { Accept: "application/json" }, cache: "no-store" });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         const page = await response.json();
@@ -184,17 +193,24 @@
         if (!data) return;
         if (data.asking) { if (!asking) schedule(); return; }
         if (!data.page) return;
-        if (document.hidden) { schedule(); return; } // another tab asks; this one catches up when shown
+        if (document.hidden) { behind = true; schedule(); return; } // another tab asks; this one catches up when shown
+        if (data.after <= 0 && cursor > 0 && data.page.stream === stream) { schedule(); return; } // another's restart
         if (!take(data.after, data.page)) { schedule(0); return; }
         onLive(true);
         schedule();
       };
     }
-    document.addEventListener("visibilitychange", () => schedule(document.hidden ? HIDDEN_POLL_MS : 0));
+    function restart() { // the next page: the newest, as a resync
+      cursor = 0;
+      if (asking) again = true; else schedule(0);
+    }
+
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden) { schedule(HIDDEN_POLL_MS); return; }
+      if (behind) { behind = false; restart(); } else schedule(0);
+    });
     schedule(every);
-    return { // the next page: the newest, as a resync
-      restart() { cursor = 0; if (asking) again = true; else schedule(0); },
-    };
+    return { restart };
   }
 
   function startInbox(table) {
@@ -223,6 +239,7 @@
         [...page.messages].reverse().forEach((data) => {
           const known = $(`tr.msg[data-id="${CSS.escape(data.message_id)}"]`, tbody);
           if (known) { fill(known, data); return; }
+          if (!data.sent_at) return; // a change to a message older than the list: not a new one
           const row = build(data);
           row.classList.add("fresh"); // a highlight, removed once: two paints, not an animation's frames
           setTimeout(() => row.classList.remove("fresh"), 1500);
@@ -248,7 +265,7 @@
       const over = flooding && !flood;
       if (notice && notice.hidden === flood) notice.hidden = !flood;
       flooding = flood;
-      if (paused) return; // the newest are asked for again on Resume
+      if (paused) { showClock(page.clock); return; } // the newest are asked for again on Resume
       if (flood) {
         pending = page;
         if (!drawTimer) drawTimer = setTimeout(drawPending, Math.max(0, drawn + FLOOD_DRAW_MS - Date.now()));
@@ -273,8 +290,9 @@
     if (key) key.addEventListener("change", () => $("#filters").requestSubmit());
     applyFilters();
     const feed = startFeed({
-      devKey: table.dataset.devKey, cursor: Number(table.dataset.cursor) || 0, every: Number(table.dataset.pollMs) || 500,
-      limit: Number(table.dataset.pollLimit) || 50, onPage: apply, onLive: live, // a poll's rows: a flood shows its newest
+      devKey: table.dataset.devKey, cursor: Number(table.dataset.cursor) || 0, stream: table.dataset.stream,
+      every: Number(table.dataset.pollMs) || 500, newest: limit, onPage: apply, onLive: live,
+      limit: Number(table.dataset.pollLimit) || 50, // a poll's rows: a flood shows its newest
     });
   }
 
@@ -315,7 +333,8 @@
       if (box) box.textContent = message;
     });
     startFeed({
-      devKey: detail.dataset.devKey, cursor: Number(detail.dataset.cursor) || 0, every: Number(detail.dataset.pollMs) || 500,
+      devKey: detail.dataset.devKey, cursor: Number(detail.dataset.cursor) || 0, stream: detail.dataset.stream,
+      every: Number(detail.dataset.pollMs) || 500,
       limit: Number(detail.dataset.pollLimit) || 50, onLive: () => {},
       onPage: (page, { flood }) => {
         if (flood) { // this message may have changed among many: look again, at most every FLOOD_DRAW_MS
