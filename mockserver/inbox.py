@@ -105,10 +105,10 @@ class Inbox:
         if after <= 0 or after > head or after < low - 1 or (stream is not None and stream != current):
             return InboxPage(self.newest(dev_key, limit), head, True, current)
         if dev_key is None and head - after > limit * FLOOD_AHEAD:  # a flood: more records than a page's worth
-            return self._flooded(head, dev_key, limit, current)
+            return self._flooded(head, dev_key, limit, current, after)
         found = self.store.read_events(after, dev_key, ("message",), limit * READ_AHEAD)
         if len(found) >= limit * READ_AHEAD:
-            return self._flooded(head, dev_key, limit, current)
+            return self._flooded(head, dev_key, limit, current, after)
         latest: dict[str, StreamEvent] = {}
         made: dict[str, StreamEvent] = {}  # the record that made a message, when it is in the range
         steps: dict[str, list[dict[str, Any]]] = {}  # the steps the range added to each message
@@ -119,20 +119,21 @@ class Inbox:
             if event.data.get("new"):
                 made[key] = event
         if len(latest) > limit:
-            return self._flooded(head, dev_key, limit, current)
+            return self._flooded(head, dev_key, limit, current, after)
         names = _Names(self.store)
         rows = [self._from_event(e, names, made.get(k), steps[k]) for k, e in latest.items()]
         rows.sort(key=lambda r: (r.virtual_at, r.message_id), reverse=True)  # newest first, as a resync
         return InboxPage(rows, found[-1].seq if found else head, False, current)
 
-    def _flooded(self, head: int, dev_key: str | None, limit: int, stream: str) -> InboxPage:
+    def _flooded(self, head: int, dev_key: str | None, limit: int, stream: str, after: int) -> InboxPage:
         """The newest messages, for every tab that a flood of sends outran: built at most once
         per FLOOD_REUSE_SECONDS per dev_key (its cursor is the head it was built at, so a tab
         that takes it reads on from there and misses nothing)."""
         key = (dev_key, limit)
         now = time.monotonic()
         kept = self._floods.get(key)
-        if kept is not None and now - kept[0] < FLOOD_REUSE_SECONDS and kept[1].stream == stream:
+        if kept is not None and now - kept[0] < FLOOD_REUSE_SECONDS and kept[1].stream == stream \
+                and kept[1].cursor > after:  # never older than what the reader has (a reset looks so)
             return kept[1]
         page = InboxPage(self.newest(dev_key, limit), head, True, stream)
         if len(self._floods) >= MAX_FLOOD_PAGES:

@@ -195,3 +195,19 @@ def test_another_key_s_flood_is_no_flood_in_a_key_s_view(client: Client) -> None
 def test_a_stream_that_is_not_letters_and_digits_is_refused(client: Client) -> None:
     reply = client.get("/_mock/inbox?after=1&stream=%3Cscript%3E", key=None)
     assert reply.status_code == 400 and "stream" in reply.get_json()["message"]
+
+
+def test_a_flood_page_shared_by_readers_is_never_older_than_a_reader_s_cursor(client: Client) -> None:
+    """The tabs a flood outran share one page for a quarter of a second, but a reader already
+    past it (a newer cursor from another page) gets a fresh one: an older one reads as a reset."""
+    client.send(to="+6591000500")
+    start = inbox(client)["cursor"]
+    for n in range(30):
+        client.send(to=f"+65910005{n + 1:02d}")
+    shared = inbox(client, start, limit=5)
+    assert shared["resync"]
+    for n in range(30):
+        client.send(to=f"+65910006{n:02d}")
+    head = inbox(client)["cursor"]
+    ahead = inbox(client, shared["cursor"] + 1, limit=5)  # within the quarter second the page is kept
+    assert ahead["resync"] and ahead["cursor"] == head > shared["cursor"]
