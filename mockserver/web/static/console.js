@@ -131,7 +131,8 @@
   // A tab asks /_mock/inbox only when no other tab of the same view (all keys, or one dev_key)
   // told it what changed within its interval: every answer is shared over a BroadcastChannel, so
   // ten open tabs cost the mock about one poll. A hidden tab draws nothing and asks nothing while
-  // another tab asks; it catches up from its own cursor when it is shown again.
+  // another tab asks; shown again, it asks for the newest. A page of another stream (a reset, or
+  // another mock on the same port) makes a tab start over with the newest.
   function startFeed({ devKey, cursor: start, stream: origin, every, limit, newest, onPage, onLive }) {
     let cursor = start;
     let stream = origin || ""; // the stream the cursor belongs to: a reset (or another mock) makes another
