@@ -52,21 +52,24 @@ def real() -> list[float]:
 LIMITS = {"retention_seconds": 60, "max_messages": 50, "max_events": 5}
 
 
+def new_store(backend: str, path: Path, request: pytest.FixtureRequest, **options: Any) -> Store:
+    """A fresh store of one back-end: a SQLite file at `path`, or the module's Redis, emptied."""
+    if backend == "memory":
+        return MemoryStore(**options)
+    if backend == "sqlite":
+        return SqliteStore(path, **options)
+    shared = RedisStore(request.getfixturevalue("redis_url"), **options)
+    shared.db.flushdb()
+    return shared
+
+
 def open_store(request: pytest.FixtureRequest, tmp_path: Path, real: list[float],
                limits: dict[str, Any]) -> Iterator[Store]:
-    clock = lambda: real[0]  # noqa: E731
-    if request.param == "memory":
-        yield MemoryStore(real_time=clock, **limits)
-    elif request.param == "sqlite":
-        backend = SqliteStore(tmp_path / "state.db", real_time=clock, **limits)
-        yield backend
-        backend.close()
-    else:
-        url = request.getfixturevalue("redis_url")
-        shared = RedisStore(url, real_time=clock, **limits)
-        shared.db.flushdb()
-        yield shared
-        shared.db.flushdb()
+    made = new_store(request.param, tmp_path / "state.db", request, real_time=lambda: real[0], **limits)
+    yield made
+    if isinstance(made, RedisStore):
+        made.db.flushdb()
+    made.close()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -486,13 +489,7 @@ def test_deliveries_are_kept_once_and_taken_by_one_process_at_a_time(
 
 def test_the_delivery_log_is_bounded_finished_ones_go_first(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     for backend in BACKENDS:
-        if backend == "memory":
-            small: Store = MemoryStore(max_deliveries=3)
-        elif backend == "sqlite":
-            small = SqliteStore(tmp_path / "small.db", max_deliveries=3)
-        else:
-            small = RedisStore(request.getfixturevalue("redis_url"), max_deliveries=3)
-            small.db.flushdb()  # type: ignore[attr-defined]
+        small = new_store(backend, tmp_path / "small.db", request, max_deliveries=3)
         small.add_deliveries([delivery(1, status="success", next_at=None), delivery(2), delivery(3)])
         small.add_deliveries([delivery(4)])
         assert sorted(d.id for d in small.find_deliveries(DeliveryQuery())) == ["d2", "d3", "d4"], backend
@@ -504,13 +501,7 @@ def test_a_full_log_of_pending_deliveries_drops_the_adding_keys_own(tmp_path: Pa
     """With max_deliveries full of pending deliveries, a key's new ones push out its own oldest
     pending, never another key's (the new one itself when it has none other)."""
     for backend in BACKENDS:
-        if backend == "memory":
-            small: Store = MemoryStore(max_deliveries=3)
-        elif backend == "sqlite":
-            small = SqliteStore(tmp_path / "full.db", max_deliveries=3)
-        else:
-            small = RedisStore(request.getfixturevalue("redis_url"), max_deliveries=3)
-            small.db.flushdb()  # type: ignore[attr-defined]
+        small = new_store(backend, tmp_path / "full.db", request, max_deliveries=3)
         small.add_deliveries([delivery(1, "victim"), delivery(2, "victim"), delivery(3, "noisy")])
         small.add_deliveries([delivery(4, "noisy")])
         assert sorted(d.id for d in small.find_deliveries(DeliveryQuery())) == ["d1", "d2", "d4"], backend
